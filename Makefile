@@ -1,0 +1,48 @@
+# One entry point for people and CI. `make demo` runs the product locally; `make test` proves it.
+SHELL := /bin/bash
+VENV := .venv
+PY := $(VENV)/bin/python
+CLUSTER := .cluster
+# kubectl and the control-plane binaries, built by tests/cluster/build.sh, linked here.
+export PATH := $(CURDIR)/$(CLUSTER)/bin:$(CURDIR)/$(VENV)/bin:$(PATH)
+export KUBECONFIG := $(CURDIR)/$(CLUSTER)/kubeconfig
+
+.PHONY: help install cluster-build cluster-up cluster-down lint test test-unit test-integration demo run clean
+
+help:  ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
+
+$(VENV)/.installed: pyproject.toml
+	python3 -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[dev]'
+	touch $@
+
+install: $(VENV)/.installed  ## create .venv with the operator and its dev tools
+
+cluster-build:  ## build (or reuse from ~/.cache) etcd, kube-*, kubectl and kwok
+	@mkdir -p $(CLUSTER)
+	@ln -sfn "$$(tests/cluster/build.sh)" $(CLUSTER)/bin
+
+cluster-up: cluster-build  ## start the local control plane; writes .cluster/kubeconfig
+	tests/cluster/up.sh $(CLUSTER)
+
+cluster-down:  ## stop exactly the processes cluster-up started
+	tests/cluster/down.sh $(CLUSTER)
+
+lint: install  ## ruff and mypy
+	$(VENV)/bin/ruff check operator tests
+	$(VENV)/bin/ruff format --check operator tests
+	$(VENV)/bin/mypy
+
+test-unit: install  ## pure tests, no cluster
+	$(VENV)/bin/pytest tests/unit
+
+test-integration: install cluster-build  ## tests against the local control plane
+	$(VENV)/bin/pytest tests/integration
+
+test: lint cluster-build  ## the whole suite: lint, unit and integration tests
+	$(VENV)/bin/pytest
+
+clean: cluster-down  ## remove the venv and local state (never any model data)
+	rm -rf $(VENV) $(CLUSTER)

@@ -1,0 +1,114 @@
+#!/usr/bin/env bash
+# Starts the local control plane on 127.0.0.1: etcd, kube-apiserver, kube-controller-manager,
+# kube-scheduler and kwok (fake nodes: two CPU, one GPU). Writes RUN_DIR/kubeconfig and
+# RUN_DIR/pids. Idempotent: a healthy running cluster is reused; a stale one is cleared first.
+#   usage: up.sh [RUN_DIR]   (default: <repo>/.cluster)
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+run=$(mkdir -p "${1:-$here/../../.cluster}" && cd "${1:-$here/../../.cluster}" && pwd)
+bin=$("$here/build.sh")
+export PATH="$bin:$PATH"
+
+etcd_port=${ETCD_PORT:-23790}; peer_port=${ETCD_PEER_PORT:-23800}; api_port=${API_PORT:-16443}
+kcm_port=${KCM_PORT:-10357}; sched_port=${SCHED_PORT:-10359}
+pki=$run/pki; kubeconfig=$run/kubeconfig
+curl_admin=(curl -fsS --max-time 5 --cacert "$pki/ca.crt" --cert "$pki/admin.crt" --key "$pki/admin.key")
+
+if [ -f "$run/pids" ] && "$here/down.sh" --check "$run" && "${curl_admin[@]}" "https://127.0.0.1:$api_port/readyz" >/dev/null 2>&1; then
+  echo "up.sh: cluster already running ($kubeconfig)" >&2
+  exit 0
+fi
+"$here/down.sh" "$run" >/dev/null 2>&1 || true       # clears a stale state left by a killed run
+mkdir -p "$run/pki" "$run/etcd" "$run/logs"
+started=$SECONDS
+
+# --- PKI: one CA; serving cert for the apiserver; admin client cert (system:masters); SA key pair
+(
+  cd "$pki"
+  openssl genrsa -out ca.key 2048 2>/dev/null
+  openssl req -x509 -new -key ca.key -subj "/CN=tfmodel-testcluster-ca" -days 3650 -out ca.crt \
+    -addext "basicConstraints=critical,CA:TRUE" -addext "keyUsage=critical,keyCertSign,cRLSign,digitalSignature"
+  sign() { # name subject extension-lines...
+    local name=$1 subject=$2; shift 2
+    openssl genrsa -out "$name.key" 2048 2>/dev/null
+    openssl req -new -key "$name.key" -subj "$subject" -out "$name.csr"
+    openssl x509 -req -in "$name.csr" -CA ca.crt -CAkey ca.key -CAcreateserial -days 3650 -out "$name.crt" \
+      -extfile <(printf '%s\n' 'basicConstraints=CA:FALSE' 'keyUsage=critical,digitalSignature,keyEncipherment' "$@") 2>/dev/null
+  }
+  sign apiserver "/CN=kube-apiserver" 'extendedKeyUsage=serverAuth' \
+    'subjectAltName=DNS:localhost,DNS:kubernetes,DNS:kubernetes.default,DNS:kubernetes.default.svc,DNS:kubernetes.default.svc.cluster.local,IP:127.0.0.1,IP:10.96.0.1'
+  sign admin "/O=system:masters/CN=tfmodel-testcluster-admin" 'extendedKeyUsage=clientAuth'
+  openssl genrsa -out sa.key 2048 2>/dev/null && openssl rsa -in sa.key -pubout -out sa.pub 2>/dev/null
+)
+
+cat > "$kubeconfig" <<KCFG
+apiVersion: v1
+kind: Config
+clusters: [{name: tfmodel-local, cluster: {server: "https://127.0.0.1:$api_port", certificate-authority: "$pki/ca.crt"}}]
+users: [{name: admin, user: {client-certificate: "$pki/admin.crt", client-key: "$pki/admin.key"}}]
+contexts: [{name: tfmodel-local, context: {cluster: tfmodel-local, user: admin}}]
+current-context: tfmodel-local
+KCFG
+
+start() { # name command... ; records "PID name" so down.sh stops exactly these processes
+  local name=$1; shift
+  "$@" >"$run/logs/$name.log" 2>&1 &
+  echo "$! $name" >>"$run/pids"
+}
+wait_for() { # what command... ; 60 s, then the logs and a failure
+  local what=$1 n=0; shift
+  until "$@" >/dev/null 2>&1; do
+    n=$((n + 1))
+    if [ $n -gt 240 ]; then
+      echo "up.sh: timed out waiting for $what; component logs follow" >&2
+      tail -n 40 "$run"/logs/*.log >&2
+      exit 1
+    fi
+    sleep 0.25
+  done
+}
+
+start etcd etcd --name=node0 --data-dir="$run/etcd" \
+  --listen-client-urls="http://127.0.0.1:$etcd_port" --advertise-client-urls="http://127.0.0.1:$etcd_port" \
+  --listen-peer-urls="http://127.0.0.1:$peer_port" --initial-advertise-peer-urls="http://127.0.0.1:$peer_port" \
+  --initial-cluster="node0=http://127.0.0.1:$peer_port" --unsafe-no-fsync=true \
+  --quota-backend-bytes=2147483648 --auto-compaction-retention=1 --log-level=warn
+wait_for etcd curl -fsS --max-time 2 "http://127.0.0.1:$etcd_port/health"
+
+start kube-apiserver kube-apiserver --etcd-servers="http://127.0.0.1:$etcd_port" \
+  --bind-address=127.0.0.1 --secure-port="$api_port" --advertise-address=127.0.0.1 \
+  --endpoint-reconciler-type=none \
+  --tls-cert-file="$pki/apiserver.crt" --tls-private-key-file="$pki/apiserver.key" --client-ca-file="$pki/ca.crt" \
+  --service-account-issuer=https://kubernetes.default.svc.cluster.local \
+  --service-account-key-file="$pki/sa.pub" --service-account-signing-key-file="$pki/sa.key" \
+  --authorization-mode=Node,RBAC --service-cluster-ip-range=10.96.0.0/16 --allow-privileged=true \
+  --profiling=false --v=1
+wait_for kube-apiserver "${curl_admin[@]}" "https://127.0.0.1:$api_port/readyz"
+
+start kube-controller-manager kube-controller-manager --kubeconfig="$kubeconfig" \
+  --authentication-kubeconfig="$kubeconfig" --authorization-kubeconfig="$kubeconfig" \
+  --bind-address=127.0.0.1 --secure-port="$kcm_port" --leader-elect=false \
+  --service-account-private-key-file="$pki/sa.key" --root-ca-file="$pki/ca.crt" \
+  --cluster-signing-cert-file="$pki/ca.crt" --cluster-signing-key-file="$pki/ca.key" \
+  --use-service-account-credentials=true --node-monitor-period=2s --profiling=false
+start kube-scheduler kube-scheduler --kubeconfig="$kubeconfig" \
+  --authentication-kubeconfig="$kubeconfig" --authorization-kubeconfig="$kubeconfig" \
+  --bind-address=127.0.0.1 --secure-port="$sched_port" --leader-elect=false --profiling=false
+# Pod IPs come from 127.10.0.0/16: the operator dials pod IPs, and only loopback may be dialed here.
+start kwok kwok --kubeconfig="$kubeconfig" --config="$bin/kwok-stages.yaml" \
+  --manage-all-nodes=false --manage-nodes-with-annotation-selector=kwok.x-k8s.io/node=fake \
+  --cidr=127.10.0.0/16 --node-ip=127.0.0.1 --node-lease-duration-seconds=40
+wait_for kube-controller-manager curl -fsSk --max-time 2 "https://127.0.0.1:$kcm_port/healthz"
+wait_for kube-scheduler curl -fsSk --max-time 2 "https://127.0.0.1:$sched_port/healthz"
+wait_for "the default ServiceAccount" kubectl --kubeconfig="$kubeconfig" get serviceaccount default -n default
+
+kubectl --kubeconfig="$kubeconfig" create -f "$here/nodes.yaml" >/dev/null
+nodes_ready() { # every fake node Ready, and the not-ready taint removed by the node-lifecycle controller
+  local out
+  out=$(kubectl --kubeconfig="$kubeconfig" get nodes -o \
+    jsonpath='{range .items[*]}{.metadata.name} {.status.conditions[?(@.type=="Ready")].status} {.spec.taints[*].key}{"\n"}{end}')
+  [ "$(echo "$out" | grep -c ' True')" -eq 3 ] && ! echo "$out" | grep -q 'node.kubernetes.io/not-ready'
+}
+wait_for "three Ready fake nodes" nodes_ready
+
+echo "up.sh: control plane ready in $((SECONDS - started)) s; export KUBECONFIG=$kubeconfig" >&2
