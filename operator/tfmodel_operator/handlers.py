@@ -1,0 +1,106 @@
+"""The kopf entry point and the only module that imports kopf.
+
+One idempotent reconcile, run when a TFModel is created, resumed or its spec changes, when one
+of its children changes (so a hand edit is undone and readiness is reported at once), and on a
+timer as a safety net. A reconcile that finds nothing to change writes nothing.
+"""
+
+import os
+import threading
+from collections import defaultdict
+from datetime import UTC, datetime
+from typing import Any, cast
+
+import kopf
+
+from tfmodel_operator import config as c
+from tfmodel_operator import render, spec, status
+from tfmodel_operator.kube import Kube, Refused, connect
+
+RESYNC_SECONDS = float(os.environ.get("TFMODEL_RESYNC_SECONDS", "30"))
+RETRY_SECONDS = 30
+OWNED = {c.LABEL_MANAGED_BY: c.FIELD_MANAGER}
+
+
+@kopf.on.startup()
+def configure(
+    settings: kopf.OperatorSettings, memo: kopf.Memo, logger: kopf.Logger, **_: Any
+) -> None:
+    settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=c.GROUP)
+    settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
+        prefix=c.GROUP, key="last-handled-configuration"
+    )
+    settings.watching.server_timeout = 300  # long watches silently stall otherwise (kopf#585)
+    settings.watching.client_timeout = 310
+    # The CRD is installed before the operator; watching CRDs and namespaces would only widen RBAC.
+    settings.scanning.disabled = True
+    memo.kube = Kube(connect())
+    memo.locks = defaultdict(threading.Lock)
+    logger.info("Started tfmodel-operator; resync every %.0f s", RESYNC_SECONDS)
+
+
+@kopf.on.resume(c.GROUP, c.VERSION, c.PLURAL)
+@kopf.on.create(c.GROUP, c.VERSION, c.PLURAL)
+@kopf.on.update(c.GROUP, c.VERSION, c.PLURAL, field="spec")
+@kopf.timer(c.GROUP, c.VERSION, c.PLURAL, interval=RESYNC_SECONDS, initial_delay=RESYNC_SECONDS)
+def tfmodel_changed(
+    name: str, namespace: str | None, memo: kopf.Memo, logger: kopf.Logger, **_: Any
+) -> None:
+    reconcile(memo, str(namespace), name, logger)
+
+
+@kopf.on.event("apps", "v1", "deployments", labels=OWNED)
+@kopf.on.event("v1", "services", labels=OWNED)
+@kopf.on.event("v1", "configmaps", labels=OWNED)
+def child_changed(
+    meta: kopf.Meta, namespace: str | None, memo: kopf.Memo, logger: kopf.Logger, **_: Any
+) -> None:
+    owners = [ref["name"] for ref in meta.get("ownerReferences", []) if ref.get("kind") == c.KIND]
+    for owner in owners:
+        reconcile(memo, str(namespace), owner, logger)
+
+
+def reconcile(memo: kopf.Memo, namespace: str, name: str, logger: kopf.Logger) -> None:
+    """spec -> render -> apply -> observe -> status, for one TFModel at a time."""
+    with memo.locks[(namespace, name)]:
+        kube: Kube = memo.kube
+        body = kube.read_tfmodel(namespace, name)  # fresh, so `previous` is really the last write
+        if body is None or body["metadata"].get("deletionTimestamp"):
+            return  # gone or going: the garbage collector removes the children
+        previous = body.get("status") or {}
+        generation = body["metadata"].get("generation", 0)
+        now = datetime.now(UTC)
+        try:
+            tfmodel = spec.parse(body)
+        except spec.InvalidSpec as err:  # the user's to fix: report it, do not retry
+            publish(kube, body, previous, status.invalid(generation, err, previous, now), logger)
+            return
+        try:
+            for manifest in render.desired(tfmodel).in_apply_order():
+                if kube.apply(manifest):
+                    logger.info("Applied %s %s", manifest["kind"], manifest["metadata"]["name"])
+        except Refused as err:
+            failed = status.apply_failed(generation, str(err), previous, now)
+            publish(kube, body, previous, failed, logger)
+            raise kopf.TemporaryError(str(err), delay=RETRY_SECONDS) from err
+        current = status.compute(tfmodel, kube.observe(tfmodel), previous, now)
+        publish(kube, body, previous, current, logger)
+
+
+def publish(
+    kube: Kube,
+    body: dict[str, Any],
+    previous: dict[str, Any],
+    current: dict[str, Any],
+    logger: kopf.Logger,
+) -> None:
+    """Write the status only if it changed; post events only on condition transitions."""
+    if current == previous:
+        return
+    meta = body["metadata"]
+    kube.replace_status(meta["namespace"], meta["name"], current)
+    for event in status.events(previous, current):
+        kopf.event(
+            cast(kopf.Body, body), type=event.type, reason=event.reason, message=event.message
+        )
+        logger.info("%s: %s", event.reason, event.message)

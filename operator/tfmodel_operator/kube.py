@@ -1,0 +1,114 @@
+"""I/O only: server-side apply of children, observation, and the TFModel's status.
+
+Objects cross this boundary as plain dicts (camelCase, as the API serves them), so the pure
+modules never see a client model class.
+"""
+
+import json
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from kubernetes import client
+from kubernetes import config as kubeconfig
+from kubernetes.client.exceptions import ApiException
+
+from tfmodel_operator import config as c
+from tfmodel_operator.render import Manifest, is_applied, server_selector
+from tfmodel_operator.spec import TFModel
+from tfmodel_operator.status import Observed
+
+log = logging.getLogger(__name__)
+
+APPLY = {
+    "field_manager": c.FIELD_MANAGER,
+    "force": True,
+    "_content_type": "application/apply-patch+yaml",
+}
+
+
+def connect() -> client.ApiClient:
+    """A client for the cluster this runs in, else for the current kubeconfig context."""
+    try:
+        kubeconfig.load_incluster_config()  # type: ignore[no-untyped-call]
+    except kubeconfig.ConfigException:
+        kubeconfig.load_kube_config()  # type: ignore[no-untyped-call]
+    return client.ApiClient()
+
+
+class Refused(Exception):
+    """The apiserver refused a child as invalid or forbidden: retrying unchanged will not help."""
+
+
+class Kube:
+    def __init__(self, api: client.ApiClient) -> None:
+        self.core = client.CoreV1Api(api)
+        self.apps = client.AppsV1Api(api)
+        self.custom = client.CustomObjectsApi(api)
+        # kind -> (read, server-side apply) for every kind of child
+        core, apps = self.core, self.apps
+        self._verbs: dict[str, tuple[Callable[..., Any], Callable[..., Any]]] = {
+            "ConfigMap": (core.read_namespaced_config_map, core.patch_namespaced_config_map),
+            "Service": (core.read_namespaced_service, core.patch_namespaced_service),
+            "Deployment": (apps.read_namespaced_deployment, apps.patch_namespaced_deployment),
+        }
+
+    def apply(self, manifest: Manifest) -> bool:
+        """Server-side apply `manifest` unless the live object already matches; True if written."""
+        read, patch = self._verbs[manifest["kind"]]
+        name, namespace = manifest["metadata"]["name"], manifest["metadata"]["namespace"]
+        live = _raw(read, name, namespace)
+        if live is not None and is_applied(manifest, live):
+            return False
+        try:
+            patch(name, namespace, manifest, **APPLY)
+        except ApiException as err:
+            if err.status in (400, 403, 409, 422):
+                raise Refused(f"{manifest['kind']} {name}: {_reason(err)}") from err
+            raise
+        log.debug("Applied %s %s/%s", manifest["kind"], namespace, name)
+        return True
+
+    def observe(self, tfmodel: TFModel) -> Observed:
+        deployment = _raw(self.apps.read_namespaced_deployment, tfmodel.name, tfmodel.namespace)
+        selector = ",".join(f"{k}={v}" for k, v in server_selector(tfmodel).items())
+        pods = _json(
+            self.core.list_namespaced_pod(
+                tfmodel.namespace, label_selector=selector, _preload_content=False
+            )
+        )["items"]
+        return Observed(deployment=deployment, pods=pods)
+
+    def read_tfmodel(self, namespace: str, name: str) -> Manifest | None:
+        return _raw(
+            self.custom.get_namespaced_custom_object, c.GROUP, c.VERSION, namespace, c.PLURAL, name
+        )
+
+    def replace_status(self, namespace: str, name: str, status: Manifest) -> None:
+        # A JSON patch replaces the whole status; a merge patch would keep labels that were removed.
+        self.custom.patch_namespaced_custom_object_status(
+            c.GROUP, c.VERSION, namespace, c.PLURAL, name,
+            [{"op": "add", "path": "/status", "value": status}],
+        )  # fmt: skip
+
+
+def _raw(read: Callable[..., Any], *args: str) -> Manifest | None:
+    """The object as the API serves it, or None if it does not exist."""
+    try:
+        return _json(read(*args, _preload_content=False))
+    except ApiException as err:
+        if err.status == 404:
+            return None
+        raise
+
+
+def _json(response: Any) -> Manifest:
+    result: Manifest = json.loads(response.data)
+    return result
+
+
+def _reason(err: ApiException) -> str:
+    try:
+        return str(json.loads(err.body or "")["message"])
+    except (TypeError, ValueError, KeyError):
+        return f"{err.status} {err.reason}"

@@ -1,0 +1,374 @@
+"""Pure: a validated TFModel -> the children it should have, as plain manifests.
+
+Only models.config is text (jinja2); manifests are built as dicts. Nothing here depends on
+the version policy or labels except the ConfigMap, so a version or label change updates the
+ConfigMap alone and TF Serving re-reads it without a pod restart.
+"""
+
+import hashlib
+import json
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import jinja2
+
+from tfmodel_operator import config as c
+from tfmodel_operator.spec import Batching, TFModel, Toleration, VersionPolicy
+
+Manifest = dict[str, Any]
+
+MODELS_CONFIG = "models.config"
+MONITORING_CONFIG = "monitoring.config"
+BATCHING_CONFIG = "batching.config"
+SERVER_UID = 1000  # the tensorflow/serving image defines no user; KServe uses 1000 as well
+
+_templates = jinja2.Environment(
+    loader=jinja2.PackageLoader("tfmodel_operator", "templates"),
+    undefined=jinja2.StrictUndefined,
+    autoescape=False,
+    keep_trailing_newline=True,
+    trim_blocks=True,
+    lstrip_blocks=True,
+)
+
+
+@dataclass(frozen=True)
+class Desired:
+    config_map: Manifest
+    service: Manifest
+    deployment: Manifest
+
+    def in_apply_order(self) -> list[Manifest]:
+        """Config before the pods that read it; the Service before its endpoints exist."""
+        return [self.config_map, self.service, self.deployment]
+
+
+def desired(tfmodel: TFModel) -> Desired:
+    return Desired(
+        config_map=with_applied_hash(config_map(tfmodel)),
+        service=with_applied_hash(service(tfmodel)),
+        deployment=with_applied_hash(deployment(tfmodel)),
+    )
+
+
+# --- names and metadata ---------------------------------------------------------------------
+
+
+def config_map_name(tfmodel: TFModel) -> str:
+    return f"{tfmodel.name}-models-config"
+
+
+def labels(tfmodel: TFModel, component: str) -> dict[str, str]:
+    return {
+        c.LABEL_NAME: "tfserving",
+        c.LABEL_INSTANCE: tfmodel.name,
+        c.LABEL_COMPONENT: component,
+        c.LABEL_MANAGED_BY: c.FIELD_MANAGER,
+    }
+
+
+def server_selector(tfmodel: TFModel) -> dict[str, str]:
+    """Immutable once the Deployment exists, so it uses only instance and component."""
+    return {c.LABEL_INSTANCE: tfmodel.name, c.LABEL_COMPONENT: "server"}
+
+
+def metadata(tfmodel: TFModel, name: str, component: str) -> Manifest:
+    owner = {
+        "apiVersion": c.API_VERSION,
+        "kind": c.KIND,
+        "name": tfmodel.name,
+        "uid": tfmodel.uid,
+        "controller": True,
+        "blockOwnerDeletion": True,
+    }
+    return {
+        "name": name,
+        "namespace": tfmodel.namespace,
+        "labels": labels(tfmodel, component),
+        "ownerReferences": [owner],
+    }
+
+
+def with_applied_hash(manifest: Manifest) -> Manifest:
+    """Stamp the manifest's own hash on it, so an unchanged child can be recognised cheaply."""
+    annotations = {**manifest["metadata"].get("annotations", {}), c.APPLIED_HASH: digest(manifest)}
+    return {**manifest, "metadata": {**manifest["metadata"], "annotations": annotations}}
+
+
+def digest(value: Any) -> str:
+    canonical = json.dumps(value, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).hexdigest()[:16]
+
+
+def endpoints(tfmodel: TFModel) -> dict[str, str]:
+    host = f"{tfmodel.name}.{tfmodel.namespace}.svc"
+    return {
+        "rest": f"http://{host}:{c.REST_PORT}/v1/models/{tfmodel.model_name}",
+        "grpc": f"{host}:{c.GRPC_PORT}",
+    }
+
+
+# --- the TF Serving config files ------------------------------------------------------------
+
+
+def models_config(tfmodel: TFModel) -> str:
+    return render_models_config(
+        tfmodel.model_name, tfmodel.base_path, tfmodel.version_policy, tfmodel.version_labels
+    )
+
+
+def render_models_config(
+    name: str, base_path: str, policy: VersionPolicy, labels: tuple[tuple[str, int], ...]
+) -> str:
+    template = _templates.get_template("models.config.j2")
+    return template.render(name=name, base_path=base_path, policy=policy, labels=sorted(labels))
+
+
+def monitoring_config() -> str:
+    return f'prometheus_config {{ enable: true, path: "{c.METRICS_PATH}" }}\n'
+
+
+def batching_config(batching: Batching) -> str:
+    fields = [
+        ("max_batch_size", batching.max_batch_size),
+        ("batch_timeout_micros", batching.batch_timeout_micros),
+        ("max_enqueued_batches", batching.max_enqueued_batches),
+        ("num_batch_threads", batching.num_batch_threads),
+    ]
+    return "".join(f"{key} {{ value: {value} }}\n" for key, value in fields if value is not None)
+
+
+def config_files(tfmodel: TFModel) -> dict[str, str]:
+    files = {MODELS_CONFIG: models_config(tfmodel), MONITORING_CONFIG: monitoring_config()}
+    if tfmodel.batching:
+        files[BATCHING_CONFIG] = batching_config(tfmodel.batching)
+    return files
+
+
+# --- children ---------------------------------------------------------------------------------
+
+
+def config_map(tfmodel: TFModel) -> Manifest:
+    return {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": metadata(tfmodel, config_map_name(tfmodel), "models-config"),
+        "data": config_files(tfmodel),
+    }
+
+
+def service(tfmodel: TFModel) -> Manifest:
+    return {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": metadata(tfmodel, tfmodel.name, "server"),
+        "spec": {
+            "type": "ClusterIP",
+            "selector": server_selector(tfmodel),
+            "ports": [
+                {"name": "grpc", "port": c.GRPC_PORT, "targetPort": "grpc", "appProtocol": "grpc"},
+                {"name": "http", "port": c.REST_PORT, "targetPort": "http", "appProtocol": "http"},
+            ],
+        },
+    }
+
+
+def deployment(tfmodel: TFModel) -> Manifest:
+    pod_annotations = {
+        "prometheus.io/scrape": "true",
+        "prometheus.io/port": str(c.REST_PORT),
+        "prometheus.io/path": c.METRICS_PATH,
+    }
+    if tfmodel.batching:
+        # TF Serving reads batching parameters only at start-up: a change must roll the pods.
+        pod_annotations[f"{c.GROUP}/batching-hash"] = digest(batching_config(tfmodel.batching))
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": metadata(tfmodel, tfmodel.name, "server"),
+        "spec": {
+            "replicas": tfmodel.replicas,
+            "selector": {"matchLabels": server_selector(tfmodel)},
+            "template": {
+                "metadata": {"labels": labels(tfmodel, "server"), "annotations": pod_annotations},
+                "spec": pod_spec(tfmodel),
+            },
+        },
+    }
+
+
+def pod_spec(tfmodel: TFModel) -> Manifest:
+    node_selector = dict(tfmodel.node_selector)
+    tolerations = list(tfmodel.tolerations)
+    spec: Manifest = {
+        "automountServiceAccountToken": False,  # TF Serving never talks to the API
+        "securityContext": {
+            "runAsNonRoot": True,
+            "runAsUser": SERVER_UID,
+            "runAsGroup": SERVER_UID,
+            "seccompProfile": {"type": "RuntimeDefault"},
+        },
+        "containers": [server_container(tfmodel)],
+        "volumes": volumes(tfmodel),
+    }
+    if tfmodel.gpu:
+        node_selector.update(tfmodel.gpu.node_selector)
+        tolerations.extend(t for t in tfmodel.gpu.tolerations if t not in tolerations)
+        if tfmodel.gpu.runtime_class_name:
+            spec["runtimeClassName"] = tfmodel.gpu.runtime_class_name
+    if node_selector:
+        spec["nodeSelector"] = node_selector
+    if tolerations:
+        spec["tolerations"] = [toleration(t) for t in tolerations]
+    if tfmodel.affinity:
+        spec["affinity"] = dict(tfmodel.affinity)
+    return spec
+
+
+def toleration(t: Toleration) -> Manifest:
+    result: Manifest = {"operator": t.operator}
+    for key, value in (("key", t.key), ("value", t.value), ("effect", t.effect)):
+        if value:
+            result[key] = value
+    if t.toleration_seconds is not None:
+        result["tolerationSeconds"] = t.toleration_seconds
+    return result
+
+
+def server_args(tfmodel: TFModel) -> list[str]:
+    args = [
+        f"--port={c.GRPC_PORT}",
+        f"--rest_api_port={c.REST_PORT}",
+        f"--model_config_file={c.CONFIG_DIR}/{MODELS_CONFIG}",
+        f"--model_config_file_poll_wait_seconds={tfmodel.config_poll_seconds}",
+        f"--monitoring_config_file={c.CONFIG_DIR}/{MONITORING_CONFIG}",
+        # A restarted pod loads every version before it listens, so labels on versions that
+        # are still loading cannot be served early; without this flag such a config makes the
+        # server refuse to start (serving#1608).
+        "--allow_version_labels_for_unavailable_models=true",
+    ]
+    if tfmodel.batching:
+        args += [
+            "--enable_batching=true",
+            f"--batching_parameters_file={c.CONFIG_DIR}/{BATCHING_CONFIG}",
+        ]
+    threads = cpu_threads(dict(tfmodel.resources.limits).get("cpu"))
+    if threads:
+        args += [
+            f"--tensorflow_intra_op_parallelism={threads}",
+            f"--tensorflow_inter_op_parallelism={threads}",
+        ]
+    if tfmodel.gpu and tfmodel.gpu.memory_fraction is not None:
+        args.append(f"--per_process_gpu_memory_fraction={tfmodel.gpu.memory_fraction}")
+    return args
+
+
+def cpu_threads(limit: str | None) -> int | None:
+    """Whole CPUs in a CPU limit, at least 1: TF's thread pools otherwise size to the node."""
+    if limit is None:
+        return None
+    return max(1, math.ceil(quantity(limit)))
+
+
+SUFFIXES = {"n": 1e-9, "u": 1e-6, "m": 1e-3, "k": 1e3, "M": 1e6, "G": 1e9, "T": 1e12,
+            "P": 1e15, "E": 1e18, "Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40,
+            "Pi": 2**50, "Ei": 2**60}  # fmt: skip
+
+
+def quantity(text: str) -> float:
+    """A Kubernetes quantity (already validated by spec.py) as a number."""
+    for suffix in sorted(SUFFIXES, key=len, reverse=True):
+        if text.endswith(suffix):
+            return float(text[: -len(suffix)]) * SUFFIXES[suffix]
+    return float(text)
+
+
+def server_container(tfmodel: TFModel) -> Manifest:
+    model_url = f"/v1/models/{tfmodel.model_name}"
+    resources: Manifest = {}
+    if tfmodel.resources.requests:
+        resources["requests"] = dict(tfmodel.resources.requests)
+    if tfmodel.resources.limits or tfmodel.gpu:
+        resources["limits"] = dict(tfmodel.resources.limits)
+    if tfmodel.gpu:
+        resources["limits"][tfmodel.gpu.resource_name] = str(tfmodel.gpu.count)
+    models_mount: Manifest = {"name": "models", "mountPath": tfmodel.base_path, "readOnly": True}
+    if tfmodel.storage.sub_path:
+        models_mount["subPath"] = tfmodel.storage.sub_path
+    return {
+        "name": "tfserving",
+        "image": tfmodel.image,
+        # Bypass the image's entrypoint script so that every flag is explicit here.
+        "command": ["tensorflow_model_server"],
+        "args": server_args(tfmodel),
+        "ports": [
+            {"name": "grpc", "containerPort": c.GRPC_PORT, "protocol": "TCP"},
+            {"name": "http", "containerPort": c.REST_PORT, "protocol": "TCP"},
+        ],
+        "resources": resources,
+        # TF Serving listens only once the initial versions are loaded, so the startup probe
+        # gives a large model up to 15 minutes before liveness may restart it.
+        "startupProbe": {
+            "httpGet": {"path": model_url, "port": "http"},
+            "periodSeconds": 10,
+            "failureThreshold": 90,
+        },
+        "readinessProbe": {
+            "httpGet": {"path": model_url, "port": "http"},
+            "periodSeconds": 10,
+            "failureThreshold": 3,
+        },
+        "livenessProbe": {
+            "tcpSocket": {"port": "grpc"},
+            "periodSeconds": 20,
+            "failureThreshold": 3,
+        },
+        "securityContext": {
+            "allowPrivilegeEscalation": False,
+            "readOnlyRootFilesystem": True,
+            "runAsNonRoot": True,
+            "capabilities": {"drop": ["ALL"]},
+        },
+        "volumeMounts": [
+            # A directory mount, never subPath: kubelet does not update subPath mounts, and TF
+            # Serving must see the new models.config to reload it.
+            {"name": "config", "mountPath": c.CONFIG_DIR, "readOnly": True},
+            models_mount,
+            {"name": "tmp", "mountPath": "/tmp"},
+        ],
+    }
+
+
+def volumes(tfmodel: TFModel) -> list[Manifest]:
+    storage = tfmodel.storage
+    models: Manifest = (
+        {"persistentVolumeClaim": {"claimName": storage.claim_name, "readOnly": True}}
+        if storage.kind == "persistentVolumeClaim"
+        else {"nfs": {"server": storage.server, "path": storage.path, "readOnly": True}}
+    )
+    return [
+        {"name": "config", "configMap": {"name": config_map_name(tfmodel)}},
+        {"name": "models", **models},
+        {"name": "tmp", "emptyDir": {}},
+    ]
+
+
+def is_applied(desired: Any, live: Any) -> bool:
+    """True if `live` already holds every field of `desired` with the same value.
+
+    Fields the apiserver defaults (and fields others own) may be extra in `live`. Together with
+    the applied-hash annotation, which changes whenever the desired manifest does, this tells
+    an unchanged child from one that needs an apply (a spec change, or a hand edit).
+    """
+    if isinstance(desired, dict):
+        return isinstance(live, dict) and all(
+            key in live and is_applied(value, live[key]) for key, value in desired.items()
+        )
+    if isinstance(desired, list):
+        return (
+            isinstance(live, list)
+            and len(desired) == len(live)
+            and all(is_applied(d, v) for d, v in zip(desired, live, strict=True))
+        )
+    return bool(desired == live)

@@ -1,0 +1,435 @@
+"""TFModel resource -> validated, typed, frozen objects. Untrusted input enters here.
+
+The CRD schema refuses most bad input at admission; this module checks the same rules again
+(offline `tfmodel render` has no apiserver, and the operator must never trust a stored object
+blindly) plus the cross-field rules only the operator can judge. Defaults live here and only
+here. Every error names the field it is about.
+"""
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+DEFAULT_IMAGE = "tensorflow/serving:2.20.0"
+DEFAULT_GPU_RESOURCE = "nvidia.com/gpu"
+DEFAULT_CONFIG_POLL_SECONDS = 30
+MAX_GPUS = 16
+MAX_VERSIONS = 100
+
+# Strings that reach models.config or a pod spec are constrained so that they cannot break out
+# of their quotes (no quote, backslash or newline can match these).
+DNS1035_LABEL = re.compile(r"^[a-z]([-a-z0-9]*[a-z0-9])?$")
+DNS1123_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+DNS1123_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?([.][a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
+# Absolute path whose segments never start with "." (so no "." or ".." traversal).
+ABSOLUTE_PATH = re.compile(r"^(/[A-Za-z0-9_-][A-Za-z0-9._-]*)+$")
+RELATIVE_PATH = re.compile(r"^[A-Za-z0-9_-][A-Za-z0-9._-]*(/[A-Za-z0-9_-][A-Za-z0-9._-]*)*$")
+LABEL_NAME = re.compile(r"^[a-zA-Z0-9_]+$")
+IMAGE = re.compile(r"^[a-z0-9]+([._/:@-][A-Za-z0-9_]+)*(:[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?$")
+LABEL_KEY = re.compile(
+    r"^([a-z0-9]([-a-z0-9]*[a-z0-9])?([.][a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$"
+)
+LABEL_VALUE = re.compile(r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$")
+RESOURCE_NAME = re.compile(r"^([a-z0-9]([-a-z0-9.]*[a-z0-9])?/)?[a-z0-9]([-a-z0-9._]*[a-z0-9])?$")
+QUANTITY = re.compile(
+    r"^[+]?(([0-9]+(\.[0-9]*)?)|(\.[0-9]+))(([KMGTPE]i)|[numkMGTPE]|([eE][+-]?[0-9]+))?$"
+)
+HOST = re.compile(r"^[A-Za-z0-9]([-A-Za-z0-9.]*[A-Za-z0-9])?$|^[0-9a-fA-F:]+$")
+# Mount points the operator owns inside the serving container.
+RESERVED_MOUNTS = ("/etc/tfserving", "/tmp")
+
+
+class InvalidSpec(ValueError):
+    """The resource cannot be served as written. `field` is the JSON path of the culprit."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(f"{field}: {message}")
+        self.field = field
+        self.message = message
+
+
+@dataclass(frozen=True)
+class Storage:
+    kind: Literal["persistentVolumeClaim", "nfs"]
+    claim_name: str = ""
+    sub_path: str = ""
+    server: str = ""
+    path: str = ""
+
+
+@dataclass(frozen=True)
+class VersionPolicy:
+    kind: Literal["latest", "all", "specific"]
+    num_versions: int = 1
+    versions: tuple[int, ...] = ()
+
+
+@dataclass(frozen=True)
+class Toleration:
+    key: str = ""
+    operator: str = "Equal"
+    value: str = ""
+    effect: str = ""
+    toleration_seconds: int | None = None
+
+
+@dataclass(frozen=True)
+class Gpu:
+    count: int
+    resource_name: str
+    node_selector: tuple[tuple[str, str], ...]
+    tolerations: tuple[Toleration, ...]
+    runtime_class_name: str
+    memory_fraction: float | None
+
+
+@dataclass(frozen=True)
+class Batching:
+    max_batch_size: int | None = None
+    batch_timeout_micros: int | None = None
+    max_enqueued_batches: int | None = None
+    num_batch_threads: int | None = None
+
+
+@dataclass(frozen=True)
+class Resources:
+    requests: tuple[tuple[str, str], ...] = ()
+    limits: tuple[tuple[str, str], ...] = ()
+
+
+@dataclass(frozen=True)
+class TFModel:
+    name: str
+    namespace: str
+    uid: str
+    generation: int
+    model_name: str
+    storage: Storage
+    base_path: str
+    version_policy: VersionPolicy
+    version_labels: tuple[tuple[str, int], ...]
+    replicas: int
+    image: str
+    resources: Resources
+    gpu: Gpu | None
+    config_poll_seconds: int
+    batching: Batching | None
+    node_selector: tuple[tuple[str, str], ...]
+    tolerations: tuple[Toleration, ...]
+    affinity: Mapping[str, Any] | None = field(default=None, hash=False)
+
+    @property
+    def device(self) -> str:
+        return "gpu" if self.gpu else "cpu"
+
+
+def parse(body: Mapping[str, Any]) -> TFModel:
+    """Validate a TFModel resource (as the apiserver returns it) and apply the defaults."""
+    meta = _mapping(body.get("metadata"), "metadata")
+    name = _string(meta.get("name"), "metadata.name", pattern=DNS1035_LABEL, max_length=63)
+    spec = _mapping(body.get("spec"), "spec")
+    _no_unknown(spec, "spec", SPEC_FIELDS)
+
+    model_name = _string(
+        spec.get("modelName", name), "spec.modelName", pattern=DNS1123_LABEL, max_length=63
+    )
+    storage = _storage(spec.get("storage"))
+    base_path = _string(
+        spec.get("basePath", f"/models/{model_name}"),
+        "spec.basePath",
+        pattern=ABSOLUTE_PATH,
+        max_length=255,
+    )
+    if any(base_path == m or base_path.startswith(m + "/") for m in RESERVED_MOUNTS):
+        raise InvalidSpec("spec.basePath", f"must not be inside {' or '.join(RESERVED_MOUNTS)}")
+    policy = _version_policy(spec.get("versionPolicy"))
+    labels = _version_labels(spec.get("versionLabels"), policy)
+    gpu = _gpu(spec.get("gpu"))
+    image_default = DEFAULT_IMAGE + "-gpu" if gpu else DEFAULT_IMAGE
+    image = _string(spec.get("image", image_default), "spec.image", pattern=IMAGE, max_length=512)
+    resources = _resources(spec.get("resources"), gpu)
+    return TFModel(
+        name=name,
+        namespace=str(meta.get("namespace", "default")),
+        uid=str(meta.get("uid", "")),
+        generation=int(meta.get("generation", 0)),
+        model_name=model_name,
+        storage=storage,
+        base_path=base_path,
+        version_policy=policy,
+        version_labels=labels,
+        replicas=_integer(spec.get("replicas", 1), "spec.replicas", 0, 1000),
+        image=image,
+        resources=resources,
+        gpu=gpu,
+        config_poll_seconds=_integer(
+            spec.get("configPollSeconds", DEFAULT_CONFIG_POLL_SECONDS),
+            "spec.configPollSeconds",
+            1,
+            3600,
+        ),
+        batching=_batching(spec.get("batching")),
+        node_selector=_string_map(spec.get("nodeSelector"), "spec.nodeSelector"),
+        tolerations=_tolerations(spec.get("tolerations"), "spec.tolerations"),
+        affinity=_optional_mapping(spec.get("affinity"), "spec.affinity"),
+    )
+
+
+SPEC_FIELDS = {
+    "modelName", "storage", "basePath", "versionPolicy", "versionLabels", "replicas", "image",
+    "resources", "gpu", "configPollSeconds", "batching", "nodeSelector", "tolerations",
+    "affinity",
+}  # fmt: skip
+
+
+def _storage(value: Any) -> Storage:
+    storage = _mapping(value, "spec.storage")
+    _no_unknown(storage, "spec.storage", {"persistentVolumeClaim", "nfs"})
+    if len(storage) != 1:
+        raise InvalidSpec("spec.storage", "exactly one of persistentVolumeClaim or nfs must be set")
+    if "persistentVolumeClaim" in storage:
+        where = "spec.storage.persistentVolumeClaim"
+        pvc = _mapping(storage["persistentVolumeClaim"], where)
+        _no_unknown(pvc, where, {"claimName", "subPath"})
+        return Storage(
+            kind="persistentVolumeClaim",
+            claim_name=_string(
+                pvc.get("claimName"), f"{where}.claimName", DNS1123_SUBDOMAIN, max_length=253
+            ),
+            sub_path=_string(
+                pvc.get("subPath", ""), f"{where}.subPath", RELATIVE_PATH, 255, allow_empty=True
+            ),
+        )
+    where = "spec.storage.nfs"
+    nfs = _mapping(storage["nfs"], where)
+    _no_unknown(nfs, where, {"server", "path"})
+    return Storage(
+        kind="nfs",
+        server=_string(nfs.get("server"), f"{where}.server", HOST, max_length=253),
+        path=_string(nfs.get("path"), f"{where}.path", ABSOLUTE_PATH, max_length=255),
+    )
+
+
+def _version_policy(value: Any) -> VersionPolicy:
+    if value is None:
+        return VersionPolicy(kind="latest", num_versions=1)
+    policy = _mapping(value, "spec.versionPolicy")
+    _no_unknown(policy, "spec.versionPolicy", {"latest", "all", "specific"})
+    if len(policy) != 1:
+        raise InvalidSpec(
+            "spec.versionPolicy", "exactly one of latest, all or specific must be set"
+        )
+    if "latest" in policy:
+        latest = _mapping(policy["latest"], "spec.versionPolicy.latest")
+        _no_unknown(latest, "spec.versionPolicy.latest", {"numVersions"})
+        count = _integer(
+            latest.get("numVersions", 1), "spec.versionPolicy.latest.numVersions", 1, MAX_VERSIONS
+        )
+        return VersionPolicy(kind="latest", num_versions=count)
+    if "all" in policy:
+        _no_unknown(
+            _mapping(policy["all"], "spec.versionPolicy.all"), "spec.versionPolicy.all", set()
+        )
+        return VersionPolicy(kind="all")
+    where = "spec.versionPolicy.specific.versions"
+    specific = _mapping(policy["specific"], "spec.versionPolicy.specific")
+    _no_unknown(specific, "spec.versionPolicy.specific", {"versions"})
+    raw = specific.get("versions")
+    if not isinstance(raw, list) or not 1 <= len(raw) <= MAX_VERSIONS:
+        raise InvalidSpec(where, f"must list between 1 and {MAX_VERSIONS} versions")
+    versions = [_integer(v, f"{where}[{i}]", 1, 2**63 - 1) for i, v in enumerate(raw)]
+    if len(set(versions)) != len(versions):
+        raise InvalidSpec(where, "must not list a version twice")
+    return VersionPolicy(kind="specific", versions=tuple(sorted(versions)))
+
+
+def _version_labels(value: Any, policy: VersionPolicy) -> tuple[tuple[str, int], ...]:
+    labels = _optional_mapping(value, "spec.versionLabels") or {}
+    if len(labels) > 16:
+        raise InvalidSpec("spec.versionLabels", "must have at most 16 labels")
+    result = []
+    for label, version in sorted(labels.items()):
+        where = f"spec.versionLabels.{label}"
+        if not isinstance(label, str) or not LABEL_NAME.match(label) or len(label) > 63:
+            raise InvalidSpec(where, "label names must match [a-zA-Z0-9_]+ (at most 63 characters)")
+        number = _integer(version, where, 1, 2**63 - 1)
+        if policy.kind == "specific" and number not in policy.versions:
+            raise InvalidSpec(
+                where,
+                f"points at version {number}, which spec.versionPolicy.specific does not serve",
+            )
+        result.append((label, number))
+    return tuple(result)
+
+
+def _gpu(value: Any) -> Gpu | None:
+    if value is None:
+        return None
+    gpu = _mapping(value, "spec.gpu")
+    fields = {"count", "resourceName", "nodeSelector", "tolerations", "runtimeClassName"}
+    _no_unknown(gpu, "spec.gpu", fields | {"memoryFraction"})
+    resource_name = _string(
+        gpu.get("resourceName", DEFAULT_GPU_RESOURCE), "spec.gpu.resourceName", RESOURCE_NAME, 253
+    )
+    fraction = gpu.get("memoryFraction")
+    if fraction is not None and (
+        isinstance(fraction, bool) or not isinstance(fraction, int | float) or not 0 < fraction <= 1
+    ):
+        raise InvalidSpec(
+            "spec.gpu.memoryFraction", "must be a number greater than 0 and at most 1"
+        )
+    default_toleration = Toleration(key=resource_name, operator="Exists", effect="NoSchedule")
+    tolerations = (
+        _tolerations(gpu["tolerations"], "spec.gpu.tolerations")
+        if "tolerations" in gpu
+        else (default_toleration,)
+    )
+    return Gpu(
+        count=_integer(gpu.get("count", 1), "spec.gpu.count", 1, MAX_GPUS),
+        resource_name=resource_name,
+        node_selector=_string_map(gpu.get("nodeSelector"), "spec.gpu.nodeSelector"),
+        tolerations=tolerations,
+        runtime_class_name=_string(
+            gpu.get("runtimeClassName", ""), "spec.gpu.runtimeClassName", DNS1123_SUBDOMAIN, 253,
+            allow_empty=True,
+        ),
+        memory_fraction=float(fraction) if fraction is not None else None,
+    )  # fmt: skip
+
+
+def _resources(value: Any, gpu: Gpu | None) -> Resources:
+    resources = _optional_mapping(value, "spec.resources") or {}
+    _no_unknown(resources, "spec.resources", {"requests", "limits"})
+    parts = {}
+    for part in ("requests", "limits"):
+        where = f"spec.resources.{part}"
+        quantities = _optional_mapping(resources.get(part), where) or {}
+        checked = []
+        for key, amount in sorted(quantities.items()):
+            _string(key, f"{where}", RESOURCE_NAME, 253)
+            text = (
+                str(amount) if isinstance(amount, int) and not isinstance(amount, bool) else amount
+            )
+            _string(text, f"{where}.{key}", QUANTITY, 64)
+            if gpu and key == gpu.resource_name:
+                raise InvalidSpec(f"{where}.{key}", "set GPUs with spec.gpu.count, not here")
+            checked.append((key, text))
+        parts[part] = tuple(checked)
+    return Resources(**parts)
+
+
+def _batching(value: Any) -> Batching | None:
+    if value is None:
+        return None
+    batching = _mapping(value, "spec.batching")
+    bounds = {
+        "maxBatchSize": (1, 1_000_000),
+        "batchTimeoutMicros": (0, 60_000_000),
+        "maxEnqueuedBatches": (1, 1_000_000),
+        "numBatchThreads": (1, 1024),
+    }
+    _no_unknown(batching, "spec.batching", set(bounds))
+    checked = {
+        key: _integer(batching[key], f"spec.batching.{key}", *bounds[key])
+        for key in bounds
+        if key in batching
+    }
+    return Batching(
+        max_batch_size=checked.get("maxBatchSize"),
+        batch_timeout_micros=checked.get("batchTimeoutMicros"),
+        max_enqueued_batches=checked.get("maxEnqueuedBatches"),
+        num_batch_threads=checked.get("numBatchThreads"),
+    )
+
+
+def _tolerations(value: Any, where: str) -> tuple[Toleration, ...]:
+    if value is None:
+        return ()
+    if not isinstance(value, list):
+        raise InvalidSpec(where, "must be a list")
+    result = []
+    for i, item in enumerate(value):
+        at = f"{where}[{i}]"
+        raw = _mapping(item, at)
+        _no_unknown(raw, at, {"key", "operator", "value", "effect", "tolerationSeconds"})
+        operator = raw.get("operator", "Equal")
+        if operator not in ("Equal", "Exists"):
+            raise InvalidSpec(f"{at}.operator", "must be Equal or Exists")
+        effect = raw.get("effect", "")
+        if effect not in ("NoSchedule", "PreferNoSchedule", "NoExecute", ""):
+            raise InvalidSpec(f"{at}.effect", "must be NoSchedule, PreferNoSchedule or NoExecute")
+        seconds = raw.get("tolerationSeconds")
+        result.append(
+            Toleration(
+                key=_string(raw.get("key", ""), f"{at}.key", LABEL_KEY, 253, allow_empty=True),
+                operator=operator,
+                value=_string(raw.get("value", ""), f"{at}.value", LABEL_VALUE, 63, allow_empty=True),
+                effect=effect,
+                toleration_seconds=(
+                    None if seconds is None else _integer(seconds, f"{at}.tolerationSeconds", 0)
+                ),
+            )
+        )
+    return tuple(result)
+
+
+def _string_map(value: Any, where: str) -> tuple[tuple[str, str], ...]:
+    raw = _optional_mapping(value, where) or {}
+    return tuple(
+        (
+            _string(k, where, LABEL_KEY, 253),
+            _string(v, f"{where}.{k}", LABEL_VALUE, 63, allow_empty=True),
+        )
+        for k, v in sorted(raw.items())
+    )
+
+
+# --- primitive checks ---------------------------------------------------------------------------
+
+
+def _mapping(value: Any, where: str) -> Mapping[str, Any]:
+    if not isinstance(value, Mapping):
+        raise InvalidSpec(where, "is required and must be an object")
+    return value
+
+
+def _optional_mapping(value: Any, where: str) -> Mapping[str, Any] | None:
+    return None if value is None else _mapping(value, where)
+
+
+def _no_unknown(value: Mapping[str, Any], where: str, known: set[str]) -> None:
+    unknown = sorted(set(value) - known)
+    if unknown:
+        raise InvalidSpec(f"{where}.{unknown[0]}", "is not a known field")
+
+
+def _integer(value: Any, where: str, minimum: int, maximum: int | None = None) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise InvalidSpec(where, "must be an integer")
+    if value < minimum or (maximum is not None and value > maximum):
+        upper = f" and at most {maximum}" if maximum is not None else ""
+        raise InvalidSpec(where, f"must be at least {minimum}{upper}, got {value}")
+    return value
+
+
+SAFE_TEXT = re.compile(r"^[^\"'\\\n\r\t]*$")
+
+
+def _string(
+    value: Any,
+    where: str,
+    pattern: re.Pattern[str] = SAFE_TEXT,
+    max_length: int = 253,
+    *,
+    allow_empty: bool = False,
+) -> str:
+    if not isinstance(value, str):
+        raise InvalidSpec(where, "is required and must be a string")
+    if value == "" and allow_empty:
+        return value
+    if len(value) > max_length:
+        raise InvalidSpec(where, f"must be at most {max_length} characters, got {len(value)}")
+    if not pattern.match(value) or not SAFE_TEXT.match(value):
+        raise InvalidSpec(where, f"{value!r} does not match {pattern.pattern}")
+    return value
