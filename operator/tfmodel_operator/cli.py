@@ -25,6 +25,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     run.add_argument(
         "--liveness", metavar="URL", help="serve a liveness probe, e.g. http://0.0.0.0:8080/healthz"
     )
+    run.add_argument("--log-format", choices=["plain", "full", "json"], default="full")
+    run.add_argument("--verbose", action="store_true", help="log every apply")
 
     draw = commands.add_parser("render", help="print the children a TFModel would get, offline")
     draw.add_argument(
@@ -33,20 +35,24 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     args = parser.parse_args(argv)
     if args.command == "run":
-        return run_operator(args.namespace, args.liveness)
+        return run_operator(args.namespace, args.liveness, args.log_format, args.verbose)
     return render_file(args.filename)
 
 
-def run_operator(namespaces: list[str] | None, liveness: str | None) -> int:
-    import kopf  # imported here so that `tfmodel render` works without a cluster library set-up
+def run_operator(
+    namespaces: list[str] | None, liveness: str | None, log_format: str, verbose: bool
+) -> int:
+    import kopf  # imported here: `tfmodel render` needs no cluster libraries
 
     import tfmodel_operator.handlers  # noqa: F401  (registers the handlers)
 
+    kopf.configure(verbose=verbose, log_format=kopf.LogFormat[log_format.upper()])
     kopf.run(
         standalone=True,
         clusterwide=not namespaces,
         namespaces=namespaces or (),
         liveness_endpoint=liveness,
+        memo=kopf.Memo(namespaces=tuple(namespaces or ())),
     )
     return 0
 

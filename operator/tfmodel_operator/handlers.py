@@ -1,15 +1,18 @@
 """The kopf entry point and the only module that imports kopf.
 
 One idempotent reconcile, run when a TFModel is created, resumed or its spec changes, when one
-of its children changes (so a hand edit is undone and readiness is reported at once), and on a
-timer as a safety net. A reconcile that finds nothing to change writes nothing.
+of its children changes (so a hand edit is undone and readiness is reported at once), and by a
+periodic resync of every TFModel (pods that cannot be scheduled, retries). A reconcile that
+finds nothing to change writes nothing. No kopf timer or daemon is used: kopf would put a
+finalizer on every TFModel for them, and a TFModel must stay deletable without the operator.
 """
 
+import asyncio
 import os
 import threading
 from collections import defaultdict
 from datetime import UTC, datetime
-from typing import Any, cast
+from typing import Any
 
 import kopf
 
@@ -23,7 +26,7 @@ OWNED = {c.LABEL_MANAGED_BY: c.FIELD_MANAGER}
 
 
 @kopf.on.startup()
-def configure(
+async def start(
     settings: kopf.OperatorSettings, memo: kopf.Memo, logger: kopf.Logger, **_: Any
 ) -> None:
     settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=c.GROUP)
@@ -36,17 +39,25 @@ def configure(
     settings.scanning.disabled = True
     memo.kube = Kube(connect())
     memo.locks = defaultdict(threading.Lock)
+    memo.resync = asyncio.create_task(resync_forever(memo, logger))
     logger.info("Started tfmodel-operator; resync every %.0f s", RESYNC_SECONDS)
+
+
+@kopf.on.cleanup()
+async def stop(memo: kopf.Memo, **_: Any) -> None:
+    memo.resync.cancel()
 
 
 @kopf.on.resume(c.GROUP, c.VERSION, c.PLURAL)
 @kopf.on.create(c.GROUP, c.VERSION, c.PLURAL)
 @kopf.on.update(c.GROUP, c.VERSION, c.PLURAL, field="spec")
-@kopf.timer(c.GROUP, c.VERSION, c.PLURAL, interval=RESYNC_SECONDS, initial_delay=RESYNC_SECONDS)
 def tfmodel_changed(
     name: str, namespace: str | None, memo: kopf.Memo, logger: kopf.Logger, **_: Any
 ) -> None:
-    reconcile(memo, str(namespace), name, logger)
+    try:
+        reconcile(memo, str(namespace), name, logger)
+    except Refused as err:  # reported in the status already; let kopf retry with backoff
+        raise kopf.TemporaryError(str(err), delay=RETRY_SECONDS) from err
 
 
 @kopf.on.event("apps", "v1", "deployments", labels=OWNED)
@@ -57,7 +68,28 @@ def child_changed(
 ) -> None:
     owners = [ref["name"] for ref in meta.get("ownerReferences", []) if ref.get("kind") == c.KIND]
     for owner in owners:
-        reconcile(memo, str(namespace), owner, logger)
+        reconcile_or_warn(memo, str(namespace), owner, logger)
+
+
+async def resync_forever(memo: kopf.Memo, logger: kopf.Logger) -> None:
+    """Reconcile every TFModel in scope periodically (a controller's resync period)."""
+    namespaces = memo.get("namespaces", ())
+    while True:
+        await asyncio.sleep(RESYNC_SECONDS)
+        try:
+            tfmodels = await asyncio.to_thread(memo.kube.list_tfmodels, namespaces)
+            for namespace, name in tfmodels:
+                await asyncio.to_thread(reconcile_or_warn, memo, namespace, name, logger)
+        except Exception:  # one bad pass must not end resyncing: log it and try again later
+            logger.exception("Resync failed; retrying in %.0f s", RESYNC_SECONDS)
+
+
+def reconcile_or_warn(memo: kopf.Memo, namespace: str, name: str, logger: kopf.Logger) -> None:
+    """Reconcile; a refused child is already in the status, so it is only logged here."""
+    try:
+        reconcile(memo, namespace, name, logger)
+    except Refused as err:
+        logger.warning("TFModel %s/%s is degraded: %s", namespace, name, err)
 
 
 def reconcile(memo: kopf.Memo, namespace: str, name: str, logger: kopf.Logger) -> None:
@@ -73,34 +105,25 @@ def reconcile(memo: kopf.Memo, namespace: str, name: str, logger: kopf.Logger) -
         try:
             tfmodel = spec.parse(body)
         except spec.InvalidSpec as err:  # the user's to fix: report it, do not retry
-            publish(kube, body, previous, status.invalid(generation, err, previous, now), logger)
+            publish(kube, body, status.invalid(generation, err, previous, now), logger)
             return
         try:
             for manifest in render.desired(tfmodel).in_apply_order():
                 if kube.apply(manifest):
                     logger.info("Applied %s %s", manifest["kind"], manifest["metadata"]["name"])
         except Refused as err:
-            failed = status.apply_failed(generation, str(err), previous, now)
-            publish(kube, body, previous, failed, logger)
-            raise kopf.TemporaryError(str(err), delay=RETRY_SECONDS) from err
-        current = status.compute(tfmodel, kube.observe(tfmodel), previous, now)
-        publish(kube, body, previous, current, logger)
+            publish(kube, body, status.apply_failed(generation, str(err), previous, now), logger)
+            raise
+        publish(kube, body, status.compute(tfmodel, kube.observe(tfmodel), previous, now), logger)
 
 
-def publish(
-    kube: Kube,
-    body: dict[str, Any],
-    previous: dict[str, Any],
-    current: dict[str, Any],
-    logger: kopf.Logger,
-) -> None:
+def publish(kube: Kube, body: dict[str, Any], current: dict[str, Any], logger: kopf.Logger) -> None:
     """Write the status only if it changed; post events only on condition transitions."""
+    previous = body.get("status") or {}
     if current == previous:
         return
     meta = body["metadata"]
     kube.replace_status(meta["namespace"], meta["name"], current)
     for event in status.events(previous, current):
-        kopf.event(
-            cast(kopf.Body, body), type=event.type, reason=event.reason, message=event.message
-        )
+        kube.post_event(body, event)
         logger.info("%s: %s", event.reason, event.message)

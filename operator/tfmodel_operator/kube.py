@@ -6,7 +6,9 @@ modules never see a client model class.
 
 import json
 import logging
-from collections.abc import Callable
+import socket
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
 from typing import Any
 
 from kubernetes import client
@@ -16,7 +18,7 @@ from kubernetes.client.exceptions import ApiException
 from tfmodel_operator import config as c
 from tfmodel_operator.render import Manifest, is_applied, server_selector
 from tfmodel_operator.spec import TFModel
-from tfmodel_operator.status import Observed
+from tfmodel_operator.status import Event, Observed
 
 log = logging.getLogger(__name__)
 
@@ -84,12 +86,53 @@ class Kube:
             self.custom.get_namespaced_custom_object, c.GROUP, c.VERSION, namespace, c.PLURAL, name
         )
 
+    def list_tfmodels(self, namespaces: Sequence[str]) -> list[tuple[str, str]]:
+        """(namespace, name) of every TFModel in `namespaces`, or in the cluster if empty."""
+        lists: list[Any]
+        if namespaces:
+            lists = [
+                self.custom.list_namespaced_custom_object(c.GROUP, c.VERSION, ns, c.PLURAL)
+                for ns in namespaces
+            ]
+        else:
+            lists = [self.custom.list_cluster_custom_object(c.GROUP, c.VERSION, c.PLURAL)]
+        return [
+            (item["metadata"]["namespace"], item["metadata"]["name"])
+            for listed in lists
+            for item in listed["items"]
+        ]
+
     def replace_status(self, namespace: str, name: str, status: Manifest) -> None:
         # A JSON patch replaces the whole status; a merge patch would keep labels that were removed.
         self.custom.patch_namespaced_custom_object_status(
             c.GROUP, c.VERSION, namespace, c.PLURAL, name,
             [{"op": "add", "path": "/status", "value": status}],
+            _content_type="application/json-patch+json",
         )  # fmt: skip
+
+    def post_event(self, tfmodel: Manifest, event: Event) -> None:
+        meta = tfmodel["metadata"]
+        now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        body: Any = {
+            "metadata": {"generateName": f"{meta['name']}.", "namespace": meta["namespace"]},
+            "involvedObject": {
+                "apiVersion": c.API_VERSION,
+                "kind": c.KIND,
+                "name": meta["name"],
+                "namespace": meta["namespace"],
+                "uid": meta["uid"],
+            },
+            "type": event.type,
+            "reason": event.reason,
+            "message": event.message,
+            "source": {"component": c.FIELD_MANAGER},
+            "reportingComponent": c.FIELD_MANAGER,
+            "reportingInstance": socket.gethostname(),
+            "firstTimestamp": now,
+            "lastTimestamp": now,
+            "count": 1,
+        }
+        self.core.create_namespaced_event(meta["namespace"], body)
 
 
 def _raw(read: Callable[..., Any], *args: str) -> Manifest | None:

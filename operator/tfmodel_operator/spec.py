@@ -21,7 +21,9 @@ MAX_VERSIONS = 100
 # of their quotes (no quote, backslash or newline can match these).
 DNS1035_LABEL = re.compile(r"^[a-z]([-a-z0-9]*[a-z0-9])?$")
 DNS1123_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
-DNS1123_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?([.][a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
+DNS1123_SUBDOMAIN = re.compile(
+    r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?([.][a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"
+)
 # Absolute path whose segments never start with "." (so no "." or ".." traversal).
 ABSOLUTE_PATH = re.compile(r"^(/[A-Za-z0-9_-][A-Za-z0-9._-]*)+$")
 RELATIVE_PATH = re.compile(r"^[A-Za-z0-9_-][A-Za-z0-9._-]*(/[A-Za-z0-9_-][A-Za-z0-9._-]*)*$")
@@ -364,7 +366,9 @@ def _tolerations(value: Any, where: str) -> tuple[Toleration, ...]:
             Toleration(
                 key=_string(raw.get("key", ""), f"{at}.key", LABEL_KEY, 253, allow_empty=True),
                 operator=operator,
-                value=_string(raw.get("value", ""), f"{at}.value", LABEL_VALUE, 63, allow_empty=True),
+                value=_string(
+                    raw.get("value", ""), f"{at}.value", LABEL_VALUE, 63, allow_empty=True
+                ),
                 effect=effect,
                 toleration_seconds=(
                     None if seconds is None else _integer(seconds, f"{at}.tolerationSeconds", 0)

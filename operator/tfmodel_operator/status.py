@@ -234,8 +234,9 @@ def timestamp(now: datetime) -> str:
 
 
 def policy_summary(policy: VersionPolicy) -> str:
+    """What `kubectl get tfm` shows under VERSIONS: "1,2", "latest:2" or "all"."""
     if policy.kind == "latest":
-        return f"latest {policy.num_versions}"
+        return f"latest:{policy.num_versions}"
     if policy.kind == "all":
         return "all"
-    return "specific " + ",".join(str(v) for v in policy.versions)
+    return ",".join(str(v) for v in policy.versions)

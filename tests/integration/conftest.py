@@ -9,7 +9,10 @@ import pytest
 from kubernetes import client, config
 
 from support.cluster import running_cluster
+from support.operator import install, running_operator, service_account_kubeconfig
 from support.polling import wait_until
+
+RESYNC_SECONDS = 3
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -48,3 +51,68 @@ def namespace(core: client.CoreV1Api, request: pytest.FixtureRequest) -> Iterato
     )
     yield name
     core.delete_namespace(name)
+
+
+@pytest.fixture(scope="session")
+def operator(kubeconfig: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """The operator, installed from crds/ and manifests/, running as its ServiceAccount.
+
+    Yields its log file. A test that finds the operator dead fails: it must never crash.
+    """
+    install(kubeconfig)
+    workdir = tmp_path_factory.mktemp("operator")
+    as_operator = service_account_kubeconfig(kubeconfig, workdir / "kubeconfig")
+    log = workdir / "operator.log"
+    with running_operator(as_operator, log, resync_seconds=RESYNC_SECONDS) as process:
+
+        def started() -> bool:
+            if process.poll() is not None:
+                raise pytest.fail(f"the operator exited at start:\n{log.read_text()[-5000:]}")
+            return "Started tfmodel-operator" in log.read_text()
+
+        wait_until(started, "the operator to start")
+        yield log
+        assert process.poll() is None, f"the operator exited:\n{log.read_text()[-5000:]}"
+
+
+@pytest.fixture
+def models_namespace(
+    core: client.CoreV1Api, tmp_path: Path, operator: Path
+) -> Iterator[tuple[str, Path]]:
+    """A namespace that enforces Pod Security "restricted", with a bound `models` PVC whose
+    volume is a directory of this test (so tests can check that model data survives)."""
+    name = f"t-{uuid.uuid4().hex[:8]}"
+    core.create_namespace(
+        {"metadata": {"name": name, "labels": {"pod-security.kubernetes.io/enforce": "restricted"}}}
+    )
+    models = tmp_path / "models"
+    (models / "vgg16" / "1").mkdir(parents=True)
+    (models / "vgg16" / "1" / "saved_model.pb").write_bytes(b"model data the operator must keep")
+    core.create_persistent_volume(
+        {
+            "metadata": {"name": f"{name}-models"},
+            "spec": {
+                "capacity": {"storage": "20Gi"},
+                "accessModes": ["ReadWriteMany"],
+                "persistentVolumeReclaimPolicy": "Retain",
+                "hostPath": {"path": str(models)},
+                "claimRef": {"namespace": name, "name": "models"},
+            },
+        }
+    )
+    core.create_namespaced_persistent_volume_claim(
+        name,
+        {
+            "metadata": {"name": "models"},
+            "spec": {
+                "accessModes": ["ReadWriteMany"],
+                "resources": {"requests": {"storage": "20Gi"}},
+            },
+        },
+    )
+    wait_until(
+        lambda: core.read_namespaced_service_account("default", name), "the default ServiceAccount"
+    )
+    yield name, models
+    core.delete_namespace(name)
+    core.delete_persistent_volume(f"{name}-models")

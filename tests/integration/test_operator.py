@@ -1,0 +1,362 @@
+"""The operator against the real local control plane, running with only its own RBAC.
+
+Every namespace here enforces Pod Security "restricted", so every pod the operator creates is
+admitted under it (or the TFModel would report ReplicaFailure and never become Ready).
+"""
+
+import ipaddress
+import json
+import subprocess
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from conftest import RESYNC_SECONDS
+from kubernetes import client
+from kubernetes.client.exceptions import ApiException
+
+from support.operator import REPO, kubectl
+from support.polling import wait_until
+from support.tfmodels import INVALID, invalid_body, tfmodel
+
+GROUP, VERSION, PLURAL = "serving.tfmodel.io", "v1alpha1", "tfmodels"
+SAMPLES = REPO / "manifests" / "samples"
+OPERATOR_SA = "system:serviceaccount:tfmodel-system:tfmodel-operator"
+
+
+@pytest.fixture
+def custom(api: client.ApiClient) -> client.CustomObjectsApi:
+    return client.CustomObjectsApi(api)
+
+
+@pytest.fixture
+def apps(api: client.ApiClient) -> client.AppsV1Api:
+    return client.AppsV1Api(api)
+
+
+def sample(name: str) -> dict[str, Any]:
+    return yaml.safe_load((SAMPLES / f"{name}.yaml").read_text())
+
+
+def create(custom: client.CustomObjectsApi, namespace: str, body: dict[str, Any]) -> dict[str, Any]:
+    return custom.create_namespaced_custom_object(  # type: ignore[no-any-return]
+        GROUP, VERSION, namespace, PLURAL, body, field_validation="Strict"
+    )
+
+
+def read(custom: client.CustomObjectsApi, namespace: str, name: str) -> dict[str, Any]:
+    return custom.get_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, name)  # type: ignore[no-any-return]
+
+
+def patch_spec(
+    custom: client.CustomObjectsApi, namespace: str, name: str, spec: dict[str, Any]
+) -> None:
+    custom.patch_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, name, {"spec": spec})
+
+
+def condition(tfm: dict[str, Any], kind: str) -> dict[str, Any]:
+    conditions = tfm.get("status", {}).get("conditions", [])
+    return next((c for c in conditions if c["type"] == kind), {})
+
+
+def wait_for_condition(
+    custom: client.CustomObjectsApi, namespace: str, name: str, kind: str, status: str,
+    reason: str | None = None, timeout: float = 60,
+) -> dict[str, Any]:  # fmt: skip
+    def met() -> dict[str, Any] | None:
+        tfm = read(custom, namespace, name)
+        cond = condition(tfm, kind)
+        current = tfm["metadata"]["generation"] == tfm.get("status", {}).get("observedGeneration")
+        ok = current and cond.get("status") == status and reason in (None, cond.get("reason"))
+        return tfm if ok else None
+
+    return wait_until(met, f"{kind}={status} ({reason or 'any reason'}) on TFModel {name}", timeout)
+
+
+def serving_pods(core: client.CoreV1Api, namespace: str, name: str) -> list[client.V1Pod]:
+    selector = f"app.kubernetes.io/instance={name},app.kubernetes.io/component=server"
+    return core.list_namespaced_pod(namespace, label_selector=selector).items  # type: ignore[no-any-return]
+
+
+def children(
+    core: client.CoreV1Api, apps: client.AppsV1Api, namespace: str, name: str
+) -> list[Any]:
+    return [
+        apps.read_namespaced_deployment(name, namespace),
+        core.read_namespaced_service(name, namespace),
+        core.read_namespaced_config_map(f"{name}-models-config", namespace),
+    ]
+
+
+def resource_versions(
+    core: client.CoreV1Api, apps: client.AppsV1Api, namespace: str, name: str
+) -> list[str]:
+    return [child.metadata.resource_version for child in children(core, apps, namespace, name)]
+
+
+def models_config(core: client.CoreV1Api, namespace: str, name: str) -> str:
+    return core.read_namespaced_config_map(f"{name}-models-config", namespace).data["models.config"]  # type: ignore[no-any-return]
+
+
+def tfmodel_events(core: client.CoreV1Api, namespace: str) -> list[tuple[str, str]]:
+    items = core.list_namespaced_event(
+        namespace, field_selector="involvedObject.kind=TFModel"
+    ).items
+    return [(e.reason, e.message) for e in items]
+
+
+def test_sample_vgg16_becomes_ready_with_owned_children(
+    custom: client.CustomObjectsApi, core: client.CoreV1Api, apps: client.AppsV1Api,
+    models_namespace: tuple[str, Path], kubeconfig: Path,
+) -> None:  # fmt: skip
+    namespace, _ = models_namespace
+    created = create(custom, namespace, sample("vgg16"))
+    tfm = wait_for_condition(custom, namespace, "vgg16", "Ready", "True", "Serving")
+
+    for child in children(core, apps, namespace, "vgg16"):
+        (owner,) = child.metadata.owner_references
+        assert (owner.kind, owner.name, owner.uid, owner.controller) == (
+            "TFModel",
+            "vgg16",
+            created["metadata"]["uid"],
+            True,
+        )
+        assert child.metadata.managed_fields[0].manager == "tfmodel-operator"
+    pods = serving_pods(core, namespace, "vgg16")
+    assert len(pods) == 2
+    assert all(ipaddress.ip_address(p.status.pod_ip).is_loopback for p in pods)
+    assert tfm["metadata"].get("finalizers") is None  # deletable even without the operator
+    assert tfm["status"]["readyReplicas"] == 2
+    assert (
+        tfm["status"]["endpoints"]["rest"] == f"http://vgg16.{namespace}.svc:8501/v1/models/vgg16"
+    )
+    assert ("Serving", "Ready is True: 2 of 2 pods ready") in tfmodel_events(core, namespace)
+
+    table = kubectl(kubeconfig, "get", "tfm", "-n", namespace).split("\n")
+    assert table[0].split() == [
+        "NAME",
+        "READY",
+        "REASON",
+        "VERSIONS",
+        "STABLE",
+        "CANARY",
+        "DEVICE",
+        "PODS",
+        "AGE",
+    ]
+    assert table[1].split()[:8] == ["vgg16", "True", "Serving", "1,2", "1", "2", "cpu", "2"]  # fmt: skip
+
+
+def test_label_and_version_changes_reach_the_config_without_restarting_pods(
+    custom: client.CustomObjectsApi, core: client.CoreV1Api, apps: client.AppsV1Api,
+    models_namespace: tuple[str, Path],
+) -> None:  # fmt: skip
+    namespace, _ = models_namespace
+    create(custom, namespace, sample("vgg16"))
+    wait_for_condition(custom, namespace, "vgg16", "Ready", "True")
+    pods_before = {
+        (p.metadata.name, p.metadata.uid) for p in serving_pods(core, namespace, "vgg16")
+    }
+    deployment_before = apps.read_namespaced_deployment("vgg16", namespace)
+
+    patch_spec(
+        custom,
+        namespace,
+        "vgg16",
+        {
+            "versionPolicy": {"specific": {"versions": [1, 2, 3]}},
+            "versionLabels": {"stable": 2, "canary": 3},
+        },
+    )
+    wait_until(
+        lambda: "key: 'stable' value: 2" in models_config(core, namespace, "vgg16"),
+        "stable=2 in models.config",
+    )
+    tfm = wait_for_condition(custom, namespace, "vgg16", "Ready", "True")
+    assert "versions: 3" in models_config(core, namespace, "vgg16")
+    assert tfm["status"]["labels"] == {"stable": 2, "canary": 3}
+
+    deployment_after = apps.read_namespaced_deployment("vgg16", namespace)
+    assert deployment_after.metadata.generation == deployment_before.metadata.generation
+    assert deployment_after.spec.template == deployment_before.spec.template
+    assert {
+        (p.metadata.name, p.metadata.uid) for p in serving_pods(core, namespace, "vgg16")
+    } == pods_before
+
+    patch_spec(custom, namespace, "vgg16", {"image": "tensorflow/serving:2.19.0"})
+    wait_until(
+        lambda: (
+            apps.read_namespaced_deployment("vgg16", namespace).metadata.generation
+            > deployment_before.metadata.generation
+        ),
+        "the Deployment to roll",
+    )
+    wait_for_condition(custom, namespace, "vgg16", "Ready", "True")
+    pods_after = serving_pods(core, namespace, "vgg16")
+    assert {(p.metadata.name, p.metadata.uid) for p in pods_after}.isdisjoint(pods_before)
+    assert {p.spec.containers[0].image for p in pods_after} == {"tensorflow/serving:2.19.0"}  # fmt: skip
+
+
+def test_resync_with_nothing_changed_writes_nothing(
+    custom: client.CustomObjectsApi, core: client.CoreV1Api, apps: client.AppsV1Api,
+    models_namespace: tuple[str, Path],
+) -> None:  # fmt: skip
+    namespace, _ = models_namespace
+    create(custom, namespace, sample("vgg16"))
+    wait_for_condition(custom, namespace, "vgg16", "Ready", "True")
+    time.sleep(RESYNC_SECONDS)  # let the last status write and its echoes settle
+    children_before = resource_versions(core, apps, namespace, "vgg16")
+    tfmodel_before = read(custom, namespace, "vgg16")["metadata"]["resourceVersion"]
+    events_before = tfmodel_events(core, namespace)
+
+    time.sleep(3 * RESYNC_SECONDS)  # three resync periods of the operator
+
+    assert resource_versions(core, apps, namespace, "vgg16") == children_before
+    assert read(custom, namespace, "vgg16")["metadata"]["resourceVersion"] == tfmodel_before
+    assert tfmodel_events(core, namespace) == events_before
+
+
+def test_hand_edits_and_deletions_of_children_are_undone(
+    custom: client.CustomObjectsApi, core: client.CoreV1Api, apps: client.AppsV1Api,
+    models_namespace: tuple[str, Path],
+) -> None:  # fmt: skip
+    namespace, _ = models_namespace
+    create(custom, namespace, sample("vgg16"))
+    wait_for_condition(custom, namespace, "vgg16", "Ready", "True")
+    config_before = models_config(core, namespace, "vgg16")
+
+    core.patch_namespaced_config_map(
+        "vgg16-models-config", namespace, {"data": {"models.config": "garbage"}}
+    )
+    apps.patch_namespaced_deployment_scale("vgg16", namespace, {"spec": {"replicas": 5}})
+    service_uid = core.read_namespaced_service("vgg16", namespace).metadata.uid
+    core.delete_namespaced_service("vgg16", namespace)
+
+    wait_until(
+        lambda: models_config(core, namespace, "vgg16") == config_before, "models.config restored"
+    )
+    wait_until(
+        lambda: apps.read_namespaced_deployment("vgg16", namespace).spec.replicas == 2,
+        "replicas restored",
+    )
+    wait_until(
+        lambda: core.read_namespaced_service("vgg16", namespace).metadata.uid != service_uid,
+        "Service recreated",
+    )
+    wait_for_condition(custom, namespace, "vgg16", "Ready", "True")
+
+
+def test_gpu_model_lands_on_the_gpu_node_and_reports_an_impossible_request(
+    custom: client.CustomObjectsApi, core: client.CoreV1Api, apps: client.AppsV1Api,
+    models_namespace: tuple[str, Path],
+) -> None:  # fmt: skip
+    namespace, _ = models_namespace
+    create(custom, namespace, sample("vgg16-gpu"))
+    tfm = wait_for_condition(custom, namespace, "vgg16-gpu", "Ready", "True")
+    assert tfm["status"]["device"] == "gpu"
+    pod_spec = apps.read_namespaced_deployment("vgg16-gpu", namespace).spec.template.spec
+    server = pod_spec.containers[0]
+    assert server.image == "tensorflow/serving:2.20.0-gpu"
+    assert server.resources.limits["nvidia.com/gpu"] == "1"
+    assert pod_spec.node_selector == {"nvidia.com/gpu.present": "true"}
+    assert [(t.key, t.operator, t.effect) for t in pod_spec.tolerations] == [
+        ("nvidia.com/gpu", "Exists", "NoSchedule")
+    ]
+    assert {p.spec.node_name for p in serving_pods(core, namespace, "vgg16-gpu")} == {"gpu-node-0"}
+
+    patch_spec(custom, namespace, "vgg16-gpu", {"gpu": {"count": 9}})
+    tfm = wait_for_condition(custom, namespace, "vgg16-gpu", "Degraded", "True", "Unschedulable")
+    assert "Insufficient nvidia.com/gpu" in condition(tfm, "Degraded")["message"]
+    assert condition(tfm, "Ready")["reason"] == "Unschedulable"
+    assert any(reason == "Unschedulable" for reason, _ in tfmodel_events(core, namespace))  # fmt: skip
+
+
+def test_deleting_the_tfmodel_collects_children_and_keeps_the_data(
+    custom: client.CustomObjectsApi, core: client.CoreV1Api, apps: client.AppsV1Api,
+    models_namespace: tuple[str, Path],
+) -> None:  # fmt: skip
+    namespace, models = models_namespace
+    create(custom, namespace, sample("vgg16"))
+    wait_for_condition(custom, namespace, "vgg16", "Ready", "True")
+    custom.delete_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, "vgg16")
+
+    def all_gone() -> bool:
+        for read_child in (
+            lambda: apps.read_namespaced_deployment("vgg16", namespace),
+            lambda: core.read_namespaced_service("vgg16", namespace),
+            lambda: core.read_namespaced_config_map("vgg16-models-config", namespace),
+        ):
+            try:
+                read_child()
+                return False
+            except ApiException as err:
+                assert err.status == 404
+        return True
+
+    wait_until(all_gone, "the garbage collector to delete every child")
+    assert core.read_namespaced_persistent_volume_claim("models", namespace).status.phase == "Bound"
+    assert (
+        models / "vgg16" / "1" / "saved_model.pb"
+    ).read_bytes() == b"model data the operator must keep"
+
+
+@pytest.mark.parametrize(("case", "changes", "field"), INVALID, ids=[c[0] for c in INVALID])
+def test_invalid_tfmodels_are_refused_at_admission_naming_the_field(
+    custom: client.CustomObjectsApi, operator: Path, case: str, changes: list, field: str,
+) -> None:  # fmt: skip
+    with pytest.raises(ApiException) as refused:
+        create(custom, "default", invalid_body(changes))
+    assert refused.value.status in (400, 422), refused.value.body
+    message = json.loads(refused.value.body)["message"]
+    assert field in message, message
+
+
+def test_an_error_only_the_operator_can_judge_degrades_just_that_tfmodel(
+    custom: client.CustomObjectsApi, models_namespace: tuple[str, Path],
+) -> None:  # fmt: skip
+    namespace, _ = models_namespace
+    create(custom, namespace, sample("vgg16"))
+    wait_for_condition(custom, namespace, "vgg16", "Ready", "True")
+    bad_affinity = {
+        "nodeAffinity": {
+            "requiredDuringSchedulingIgnoredDuringExecution": {
+                "nodeSelectorTerms": [
+                    {"matchExpressions": [{"key": "disk", "operator": "Sideways"}]}
+                ]
+            }
+        }
+    }
+    create(custom, namespace, tfmodel("broken", affinity=bad_affinity))
+
+    broken = wait_for_condition(custom, namespace, "broken", "Degraded", "True", "ApplyFailed")
+    message = condition(broken, "Degraded")["message"]
+    assert "matchExpressions[0].operator" in message and "Sideways" in message, message
+    assert condition(read(custom, namespace, "vgg16"), "Ready")["status"] == "True"
+
+    patch_spec(custom, namespace, "broken", {"affinity": None})  # merge patch: null removes
+    wait_for_condition(custom, namespace, "broken", "Ready", "True", timeout=90)  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("verb", "resource", "allowed"),
+    [
+        ("patch", "deployments.apps", "yes"),
+        ("patch", "tfmodels.serving.tfmodel.io/status", "yes"),
+        ("delete", "deployments.apps", "no"),
+        ("delete", "persistentvolumeclaims", "no"),
+        ("get", "secrets", "no"),
+        ("create", "pods", "no"),
+        ("delete", "tfmodels.serving.tfmodel.io", "no"),
+    ],
+)
+def test_operator_rbac_is_least_privilege(
+    kubeconfig: Path, operator: Path, verb: str, resource: str, allowed: str
+) -> None:
+    answer = subprocess.run(
+        ["kubectl", f"--kubeconfig={kubeconfig}", "auth", "can-i", verb, resource,
+         "--all-namespaces", f"--as={OPERATOR_SA}"],
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert answer.stdout.strip() == allowed, answer.stderr

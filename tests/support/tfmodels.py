@@ -1,0 +1,92 @@
+"""TFModel bodies for tests: a valid one, and a table of invalid ones with the field to blame."""
+
+import copy
+from collections.abc import Callable
+from typing import Any
+
+Body = dict[str, Any]
+
+
+def tfmodel(name: str = "vgg16", **spec: Any) -> Body:
+    return {
+        "apiVersion": "serving.tfmodel.io/v1alpha1",
+        "kind": "TFModel",
+        "metadata": {"name": name},
+        "spec": {
+            "storage": {"persistentVolumeClaim": {"claimName": "models", "subPath": "vgg16"}},
+            "versionPolicy": {"specific": {"versions": [1, 2]}},
+            "versionLabels": {"stable": 1, "canary": 2},
+            **spec,
+        },
+    }
+
+
+def _with(path: str, value: Any) -> Callable[[Body], None]:
+    """Set a dotted path (creating objects on the way); a value of DELETE removes it."""
+
+    def change(body: Body) -> None:
+        *parents, last = path.split(".")
+        node = body
+        for key in parents:
+            node = node.setdefault(key, {})
+        if value is DELETE:
+            del node[last]
+        else:
+            node[last] = value
+
+    return change
+
+
+DELETE = object()
+GPU = {"count": 1}
+
+# (case id, change to a valid TFModel, the field the error must name)
+INVALID: list[tuple[str, list[Callable[[Body], None]], str]] = [
+    ("name-uppercase", [_with("metadata.name", "VGG16")], "metadata.name"),
+    ("name-starts-with-digit", [_with("metadata.name", "16vgg")], "metadata.name"),
+    ("name-too-long-for-service", [_with("metadata.name", "m" * 64)], "metadata.name"),
+    ("model-name-quote-injection", [_with("spec.modelName", "vgg' base_path: '/etc")], "spec.modelName"),
+    ("model-name-newline-injection", [_with("spec.modelName", "vgg\n}")], "spec.modelName"),
+    ("model-name-too-long", [_with("spec.modelName", "m" * 64)], "spec.modelName"),
+    ("version-zero", [_with("spec.versionPolicy.specific.versions", [0])], "spec.versionPolicy.specific.versions"),
+    ("version-negative", [_with("spec.versionPolicy.specific.versions", [-1, 2])], "spec.versionPolicy.specific.versions"),
+    ("version-duplicated", [_with("spec.versionPolicy.specific.versions", [1, 2, 2])], "spec.versionPolicy.specific.versions"),
+    ("versions-empty", [_with("spec.versionPolicy.specific.versions", [])], "spec.versionPolicy.specific.versions"),
+    ("two-version-policies", [_with("spec.versionPolicy.latest", {"numVersions": 2})], "spec.versionPolicy"),
+    ("no-version-policy-choice", [_with("spec.versionPolicy", {})], "spec.versionPolicy"),
+    ("latest-zero-versions", [_with("spec.versionPolicy", {"latest": {"numVersions": 0}})], "spec.versionPolicy.latest.numVersions"),
+    ("label-on-unserved-version", [_with("spec.versionLabels.stable", 3)], "spec.versionLabels"),
+    ("label-name-with-dash", [_with("spec.versionLabels", {"can-ary": 2})], "spec.versionLabels"),
+    ("label-name-quote-injection", [_with("spec.versionLabels", {"x' value: 1": 1})], "spec.versionLabels"),
+    ("label-version-zero", [_with("spec.versionLabels", {"stable": 0})], "spec.versionLabels"),
+    ("two-storage-sources", [_with("spec.storage.nfs", {"server": "nfs.local", "path": "/exports"})], "spec.storage"),
+    ("no-storage-source", [_with("spec.storage", {})], "spec.storage"),
+    ("storage-missing", [_with("spec.storage", DELETE)], "spec.storage"),
+    ("subpath-traversal", [_with("spec.storage.persistentVolumeClaim.subPath", "../secrets")], "spec.storage.persistentVolumeClaim.subPath"),
+    ("subpath-absolute", [_with("spec.storage.persistentVolumeClaim.subPath", "/etc")], "spec.storage.persistentVolumeClaim.subPath"),
+    ("nfs-path-traversal", [_with("spec.storage", {"nfs": {"server": "nfs.local", "path": "/exports/../root"}})], "spec.storage.nfs.path"),
+    ("base-path-traversal", [_with("spec.basePath", "/models/../etc")], "spec.basePath"),
+    ("base-path-relative", [_with("spec.basePath", "models/vgg16")], "spec.basePath"),
+    ("base-path-quote-injection", [_with("spec.basePath", "/models/x'y")], "spec.basePath"),
+    ("base-path-over-config-mount", [_with("spec.basePath", "/etc/tfserving/models")], "spec.basePath"),
+    ("gpu-count-zero", [_with("spec.gpu", {"count": 0})], "spec.gpu.count"),
+    ("gpu-count-absurd", [_with("spec.gpu", {"count": 1000})], "spec.gpu.count"),
+    ("gpu-memory-fraction-zero", [_with("spec.gpu", {**GPU, "memoryFraction": 0})], "spec.gpu.memoryFraction"),
+    ("gpu-memory-fraction-above-one", [_with("spec.gpu", {**GPU, "memoryFraction": 1.5})], "spec.gpu.memoryFraction"),
+    ("gpu-also-in-resource-limits", [_with("spec.gpu", GPU), _with("spec.resources", {"limits": {"nvidia.com/gpu": "2"}})], "spec.resources.limits"),
+    ("replicas-negative", [_with("spec.replicas", -1)], "spec.replicas"),
+    ("image-with-extra-args", [_with("spec.image", "tensorflow/serving:2.20.0 --evil")], "spec.image"),
+    ("resource-quantity-garbage", [_with("spec.resources", {"requests": {"cpu": "lots"}})], "spec.resources.requests"),
+    ("config-poll-zero", [_with("spec.configPollSeconds", 0)], "spec.configPollSeconds"),
+    ("batching-size-zero", [_with("spec.batching", {"maxBatchSize": 0})], "spec.batching.maxBatchSize"),
+    ("toleration-bad-operator", [_with("spec.tolerations", [{"key": "a", "operator": "Maybe"}])], "spec.tolerations[0].operator"),
+    ("node-selector-newline", [_with("spec.nodeSelector", {"disk": "ssd\nx"})], "spec.nodeSelector"),
+    ("unknown-field-typo", [_with("spec.modelname", "vgg16")], "spec.modelname"),
+]  # fmt: skip
+
+
+def invalid_body(changes: list[Callable[[Body], None]]) -> Body:
+    body = copy.deepcopy(tfmodel("bad"))
+    for change in changes:
+        change(body)
+    return body

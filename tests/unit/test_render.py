@@ -1,0 +1,213 @@
+"""render: properties of the children (not golden YAML), and which changes roll pods."""
+
+from typing import Any
+
+import pytest
+
+from support.tfmodels import tfmodel
+from tfmodel_operator import render, spec
+
+UID = "0f2a6c1e-1111-2222-3333-444455556666"
+
+
+def children(**spec_fields: Any) -> render.Desired:
+    body = tfmodel(**spec_fields)
+    body["metadata"].update(namespace="ml", uid=UID, generation=3)
+    return render.desired(spec.parse(body))
+
+
+def container(desired: render.Desired) -> dict[str, Any]:
+    (server,) = desired.deployment["spec"]["template"]["spec"]["containers"]
+    return server
+
+
+def test_names_labels_and_owner_references() -> None:
+    desired = children()
+    assert [m["metadata"]["name"] for m in desired.in_apply_order()] == [
+        "vgg16-models-config", "vgg16", "vgg16",
+    ]  # fmt: skip
+    for manifest in desired.in_apply_order():
+        meta = manifest["metadata"]
+        assert meta["namespace"] == "ml"
+        assert meta["labels"]["app.kubernetes.io/instance"] == "vgg16"
+        assert meta["labels"]["app.kubernetes.io/managed-by"] == "tfmodel-operator"
+        (owner,) = meta["ownerReferences"]
+        assert owner == {
+            "apiVersion": "serving.tfmodel.io/v1alpha1", "kind": "TFModel", "name": "vgg16",
+            "uid": UID, "controller": True, "blockOwnerDeletion": True,
+        }  # fmt: skip
+
+
+def test_selectors_match_the_pod_labels() -> None:
+    desired = children()
+    pod_labels = desired.deployment["spec"]["template"]["metadata"]["labels"]
+    selector = desired.deployment["spec"]["selector"]["matchLabels"]
+    assert selector.items() <= pod_labels.items()
+    assert desired.service["spec"]["selector"] == selector
+
+
+def test_server_runs_tf_serving_with_explicit_flags() -> None:
+    server = container(children(configPollSeconds=7))
+    assert server["command"] == ["tensorflow_model_server"]
+    assert server["args"] == [
+        "--port=8500",
+        "--rest_api_port=8501",
+        "--model_config_file=/etc/tfserving/models.config",
+        "--model_config_file_poll_wait_seconds=7",
+        "--monitoring_config_file=/etc/tfserving/monitoring.config",
+        "--allow_version_labels_for_unavailable_models=true",
+    ]
+    assert {p["name"]: p["containerPort"] for p in server["ports"]} == {"grpc": 8500, "http": 8501}
+
+
+def test_config_is_a_directory_mount_and_models_are_read_only() -> None:
+    desired = children(basePath="/srv/vgg")
+    mounts = {m["name"]: m for m in container(desired)["volumeMounts"]}
+    assert mounts["config"] == {"name": "config", "mountPath": "/etc/tfserving", "readOnly": True}
+    assert mounts["models"] == {
+        "name": "models",
+        "mountPath": "/srv/vgg",
+        "readOnly": True,
+        "subPath": "vgg16",
+    }
+    volumes = {v["name"]: v for v in desired.deployment["spec"]["template"]["spec"]["volumes"]}
+    assert volumes["models"]["persistentVolumeClaim"] == {"claimName": "models", "readOnly": True}
+    assert volumes["config"]["configMap"]["name"] == desired.config_map["metadata"]["name"]
+    config = desired.config_map["data"]["models.config"]
+    assert "base_path: '/srv/vgg'" in config
+
+
+def test_nfs_storage_is_mounted_read_only() -> None:
+    desired = children(storage={"nfs": {"server": "nfs.internal", "path": "/exports/vgg16"}})
+    volumes = {v["name"]: v for v in desired.deployment["spec"]["template"]["spec"]["volumes"]}
+    assert volumes["models"]["nfs"] == {
+        "server": "nfs.internal",
+        "path": "/exports/vgg16",
+        "readOnly": True,
+    }
+    assert "subPath" not in {m["name"]: m for m in container(desired)["volumeMounts"]}["models"]
+
+
+def test_pod_meets_pod_security_restricted() -> None:
+    pod = children().deployment["spec"]["template"]["spec"]
+    assert pod["securityContext"]["runAsNonRoot"] is True
+    assert pod["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}
+    context = container(children())["securityContext"]
+    assert context["allowPrivilegeEscalation"] is False
+    assert context["capabilities"] == {"drop": ["ALL"]}
+    assert all(set(v) & {"hostPath", "hostNetwork"} == set() for v in pod["volumes"])
+
+
+def test_probes_give_slow_model_loads_time() -> None:
+    server = container(children())
+    startup = server["startupProbe"]
+    assert startup["httpGet"] == {"path": "/v1/models/vgg16", "port": "http"}
+    assert startup["periodSeconds"] * startup["failureThreshold"] >= 600
+    assert server["readinessProbe"]["httpGet"]["path"] == "/v1/models/vgg16"
+
+
+def test_cpu_only_model_gets_no_gpu_settings() -> None:
+    pod = children().deployment["spec"]["template"]["spec"]
+    assert "nodeSelector" not in pod and "tolerations" not in pod and "runtimeClassName" not in pod
+    assert container(children())["image"] == "tensorflow/serving:2.20.0"
+
+
+def test_gpu_model_gets_image_limits_selector_tolerations_and_runtime() -> None:
+    gpu = {
+        "count": 2,
+        "nodeSelector": {"nvidia.com/gpu.present": "true"},
+        "runtimeClassName": "nvidia",
+        "memoryFraction": 0.5,
+    }
+    desired = children(
+        gpu=gpu,
+        resources={"limits": {"memory": "16Gi"}},
+        tolerations=[{"key": "team", "operator": "Exists"}],
+    )
+    pod = desired.deployment["spec"]["template"]["spec"]
+    server = container(desired)
+    assert server["image"] == "tensorflow/serving:2.20.0-gpu"
+    assert server["resources"]["limits"] == {"memory": "16Gi", "nvidia.com/gpu": "2"}
+    assert pod["nodeSelector"] == {"nvidia.com/gpu.present": "true"}
+    assert pod["tolerations"] == [
+        {"operator": "Exists", "key": "team"},
+        {"operator": "Exists", "key": "nvidia.com/gpu", "effect": "NoSchedule"},
+    ]
+    assert pod["runtimeClassName"] == "nvidia"
+    assert "--per_process_gpu_memory_fraction=0.5" in server["args"]  # fmt: skip
+
+
+@pytest.mark.parametrize(("limit", "threads"), [("500m", 1), ("2", 2), ("1.5", 2), ("4000m", 4)])
+def test_thread_pools_follow_the_cpu_limit(limit: str, threads: int) -> None:
+    args = container(children(resources={"limits": {"cpu": limit}}))["args"]
+    assert f"--tensorflow_intra_op_parallelism={threads}" in args
+    assert f"--tensorflow_inter_op_parallelism={threads}" in args
+
+
+def test_batching_flags_only_with_batching() -> None:
+    assert not any("batching" in a for a in container(children())["args"])
+    desired = children(batching={"maxBatchSize": 16})
+    assert "--enable_batching=true" in container(desired)["args"]
+    assert "--batching_parameters_file=/etc/tfserving/batching.config" in container(desired)["args"]
+    assert desired.config_map["data"]["batching.config"] == "max_batch_size { value: 16 }\n"
+
+
+def pod_template(desired: render.Desired) -> dict[str, Any]:
+    return desired.deployment["spec"]["template"]
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"versionLabels": {"stable": 2, "canary": 2}},
+        {"versionPolicy": {"specific": {"versions": [1, 2, 3]}}},
+        {"versionPolicy": {"latest": {"numVersions": 3}}, "versionLabels": {}},
+    ],
+)
+def test_version_and_label_changes_touch_only_the_config_map(change: dict[str, Any]) -> None:
+    before, after = children(), children(**change)
+    assert before.config_map != after.config_map
+    assert before.deployment == after.deployment
+    assert before.service == after.service
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"image": "tensorflow/serving:2.19.0"},
+        {"resources": {"requests": {"cpu": "3"}}},
+        {"batching": {"maxBatchSize": 8}},
+        {"gpu": {"count": 1}},
+    ],
+)
+def test_server_changes_roll_the_pods(change: dict[str, Any]) -> None:
+    assert pod_template(children()) != pod_template(children(**change))
+
+
+def test_render_is_deterministic() -> None:
+    assert children() == children()
+    assert render.digest({"b": 1, "a": [1, 2]}) == render.digest({"a": [1, 2], "b": 1})
+
+
+def test_applied_hash_changes_with_the_manifest() -> None:
+    key = "serving.tfmodel.io/applied-hash"
+    a, b = children(), children(replicas=3)
+    assert (
+        a.deployment["metadata"]["annotations"][key] != b.deployment["metadata"]["annotations"][key]
+    )
+    assert a.service["metadata"]["annotations"][key] == b.service["metadata"]["annotations"][key]
+
+
+def test_is_applied_ignores_server_defaults_but_not_differences() -> None:
+    desired = {"spec": {"ports": [{"name": "http", "port": 8501}], "type": "ClusterIP"}}
+    live = {
+        "spec": {
+            "ports": [{"name": "http", "port": 8501, "protocol": "TCP"}],
+            "type": "ClusterIP",
+            "clusterIP": "10.96.0.9",
+        }
+    }
+    assert render.is_applied(desired, live)
+    assert not render.is_applied(desired, {"spec": {**live["spec"], "type": "NodePort"}})
+    assert not render.is_applied(desired, {"spec": {**live["spec"], "ports": []}})
+    assert not render.is_applied(desired, {})  # fmt: skip
