@@ -5,7 +5,6 @@ PY := $(VENV)/bin/python
 CLUSTER := .cluster
 # kubectl and the control-plane binaries, built by tests/cluster/build.sh, linked here.
 export PATH := $(CURDIR)/$(CLUSTER)/bin:$(CURDIR)/$(VENV)/bin:$(PATH)
-export KUBECONFIG := $(CURDIR)/$(CLUSTER)/kubeconfig
 
 .PHONY: help install cluster-build cluster-up cluster-down lint test test-unit test-integration demo run clean
 
@@ -43,6 +42,12 @@ test-integration: install cluster-build  ## tests against the local control plan
 
 test: lint cluster-build  ## the whole suite: lint, unit and integration tests
 	$(VENV)/bin/pytest
+
+demo: install cluster-build  ## the local control plane + the operator serving the sample VGG16 TFModel
+	tests/cluster/demo.sh
+
+run: install  ## run the operator against the current kubeconfig
+	$(VENV)/bin/tfmodel run --all-namespaces
 
 clean: cluster-down  ## remove the venv and local state (never any model data)
 	rm -rf $(VENV) $(CLUSTER)

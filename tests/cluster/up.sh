@@ -19,6 +19,12 @@ if [ -f "$run/pids" ] && "$here/down.sh" --check "$run" && "${curl_admin[@]}" "h
   exit 0
 fi
 "$here/down.sh" "$run" >/dev/null 2>&1 || true       # clears a stale state left by a killed run
+for port in "$etcd_port" "$peer_port" "$api_port" "$kcm_port" "$sched_port"; do
+  if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+    echo "up.sh: port $port is taken (another cluster?); set ETCD_PORT, ETCD_PEER_PORT, API_PORT, KCM_PORT, SCHED_PORT" >&2
+    exit 1
+  fi
+done
 mkdir -p "$run/pki" "$run/etcd" "$run/logs"
 started=$SECONDS
 

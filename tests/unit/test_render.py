@@ -108,7 +108,9 @@ def test_probes_give_slow_model_loads_time() -> None:
 
 def test_cpu_only_model_gets_no_gpu_settings() -> None:
     pod = children().deployment["spec"]["template"]["spec"]
-    assert "nodeSelector" not in pod and "tolerations" not in pod and "runtimeClassName" not in pod
+    assert "nodeSelector" not in pod
+    assert "tolerations" not in pod
+    assert "runtimeClassName" not in pod
     assert container(children())["image"] == "tensorflow/serving:2.20.0"
 
 

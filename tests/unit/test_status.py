@@ -77,7 +77,8 @@ def test_status_fields_and_observed_generation() -> None:
     computed = status.compute(MODEL, status.Observed(deployment()), {}, NOW)
     assert computed["observedGeneration"] == 4
     assert {c["observedGeneration"] for c in computed["conditions"]} == {4}
-    assert computed["replicas"] == 2 and computed["readyReplicas"] == 2
+    assert computed["replicas"] == 2
+    assert computed["readyReplicas"] == 2
     assert computed["device"] == "cpu"
     assert computed["versionPolicy"] == "1,2"
     assert computed["labels"] == {"canary": 2, "stable": 1}
@@ -110,7 +111,8 @@ def test_invalid_spec_keeps_the_rest_of_the_status() -> None:
     good = status.compute(MODEL, status.Observed(deployment()), {}, NOW)
     error = spec.InvalidSpec("spec.gpu.count", "must be at least 1 and at most 16, got 0")
     bad = status.invalid(5, error, good, NOW)
-    assert bad["readyReplicas"] == 2 and bad["observedGeneration"] == 5
+    assert bad["readyReplicas"] == 2
+    assert bad["observedGeneration"] == 5
     ready, _, degraded = bad["conditions"]
     assert (ready["status"], ready["reason"]) == ("False", "InvalidSpec")
     assert degraded["message"] == "spec.gpu.count: must be at least 1 and at most 16, got 0"

@@ -1,0 +1,59 @@
+#!/usr/bin/env bash
+# The product, locally: the control plane, the operator reconciling the sample VGG16 TFModel,
+# then a label move that TF Serving picks up from models.config without restarting a pod.
+# Leaves everything running; `make cluster-down` stops it. Expects kubectl and tfmodel on PATH.
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+repo=$(cd "$here/../.." && pwd)
+run=$repo/.cluster
+export KUBECONFIG=$run/kubeconfig
+ns=demo
+
+"$here/up.sh" "$run"
+kubectl apply --server-side -f "$repo/crds" >/dev/null
+kubectl wait --for=condition=Established crd/tfmodels.serving.tfmodel.io >/dev/null
+kubectl apply --server-side -f "$repo/manifests/namespace.yaml" -f "$repo/manifests/rbac.yaml" >/dev/null
+
+if ! grep -q ' tfmodel$' "$run/pids" 2>/dev/null; then
+  TFMODEL_RESYNC_SECONDS=5 tfmodel run --all-namespaces >"$run/logs/operator.log" 2>&1 &
+  echo "$! tfmodel" >>"$run/pids"
+  echo "demo: operator started (log: $run/logs/operator.log)"
+fi
+
+# A namespace that enforces Pod Security "restricted", and a volume for the SavedModels. The
+# local cluster has no storage provisioner, so the claim binds to a hostPath volume under .cluster.
+mkdir -p "$run/models/vgg16"
+kubectl apply --server-side -f - >/dev/null <<YAML
+apiVersion: v1
+kind: Namespace
+metadata: {name: $ns, labels: {pod-security.kubernetes.io/enforce: restricted}}
+---
+apiVersion: v1
+kind: PersistentVolume
+metadata: {name: demo-models}
+spec:
+  capacity: {storage: 20Gi}
+  accessModes: [ReadWriteMany]
+  persistentVolumeReclaimPolicy: Retain
+  hostPath: {path: $run/models}
+  claimRef: {namespace: $ns, name: models}
+YAML
+kubectl apply --server-side -n $ns -f "$repo/manifests/samples/models-pvc.yaml" -f "$repo/manifests/samples/vgg16.yaml"
+kubectl wait -n $ns --for=condition=Ready tfm/vgg16 --timeout=120s
+kubectl get tfm -n $ns -o wide
+
+pods() { kubectl get pods -n $ns -l app.kubernetes.io/instance=vgg16 -o jsonpath='{range .items[*]}{.metadata.name}/{.metadata.uid}{"\n"}{end}' | sort; }
+before=$(pods)
+echo
+echo "demo: moving the stable label from version 1 to version 2"
+kubectl patch tfm vgg16 -n $ns --type=merge -p '{"spec":{"versionLabels":{"stable":2,"canary":2}}}'
+until kubectl get cm vgg16-models-config -n $ns -o jsonpath='{.data.models\.config}' | grep -q "key: 'stable' value: 2"; do sleep 0.5; done
+kubectl wait -n $ns --for=condition=Ready tfm/vgg16 --timeout=60s >/dev/null
+kubectl get cm vgg16-models-config -n $ns -o jsonpath='{.data.models\.config}'
+kubectl get tfm -n $ns -o wide
+if [ "$(pods)" = "$before" ]; then
+  echo "demo: the label moved in models.config; the same $(echo "$before" | wc -l) pods kept running (no restart)"
+else
+  echo "demo: pods changed after a label move:" >&2; echo "$before" >&2; pods >&2; exit 1
+fi
+echo "demo: try  export KUBECONFIG=$KUBECONFIG PATH=$run/bin:\$PATH; kubectl get tfm -A"
