@@ -9,7 +9,7 @@ from typing import Any
 import yaml
 
 from tfmodel_operator import config as c
-from tfmodel_operator import render, spec
+from tfmodel_operator import plan, render, spec
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -69,7 +69,7 @@ def render_file(path: Path) -> int:
             name = document.get("metadata", {}).get("name", "?")
             print(f"tfmodel render: TFModel {name}: {err}", file=sys.stderr)
             return 2
-        children.extend(render.desired(tfmodel).in_apply_order())
+        children.extend(render.desired(tfmodel, plan.desired_plan(tfmodel)).in_apply_order())
     if not children:
         print(f"tfmodel render: no {c.KIND} in {path}", file=sys.stderr)
         return 2

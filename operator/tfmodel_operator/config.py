@@ -13,6 +13,8 @@ LABEL_COMPONENT = "app.kubernetes.io/component"
 LABEL_MANAGED_BY = "app.kubernetes.io/managed-by"
 # Hash of the manifest the operator last applied; lets a no-op reconcile skip the write.
 APPLIED_HASH = f"{GROUP}/applied-hash"
+# The version policy and labels written into models.config (JSON), on the ConfigMap.
+PLAN = f"{GROUP}/plan"
 
 GRPC_PORT = 8500
 REST_PORT = 8501

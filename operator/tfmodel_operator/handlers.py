@@ -17,10 +17,15 @@ from typing import Any
 import kopf
 
 from tfmodel_operator import config as c
-from tfmodel_operator import render, spec, status
+from tfmodel_operator import plan, render, serving, spec, status
 from tfmodel_operator.kube import Kube, Refused, connect
 
 RESYNC_SECONDS = float(os.environ.get("TFMODEL_RESYNC_SECONDS", "30"))
+# While a config change is on its way into TF Serving, its status is polled this often.
+POLL_SECONDS = float(os.environ.get("TFMODEL_POLL_SECONDS", "2"))
+# How long after models.config changed a pod may still serve the old one: the kubelet's
+# ConfigMap sync (up to about a minute plus its cache TTL) on top of TF Serving's own poll.
+RELOAD_GRACE_SECONDS = float(os.environ.get("TFMODEL_RELOAD_GRACE_SECONDS", "120"))
 RETRY_SECONDS = 30
 OWNED = {c.LABEL_MANAGED_BY: c.FIELD_MANAGER}
 
@@ -39,6 +44,7 @@ async def start(
     settings.scanning.disabled = True
     memo.kube = Kube(connect())
     memo.locks = defaultdict(threading.Lock)
+    memo.unsettled = set()  # (namespace, name) of TFModels whose config is still moving
     memo.resync = asyncio.create_task(resync_forever(memo, logger))
     logger.info("Started tfmodel-operator; resync every %.0f s", RESYNC_SECONDS)
 
@@ -72,16 +78,22 @@ def child_changed(
 
 
 async def resync_forever(memo: kopf.Memo, logger: kopf.Logger) -> None:
-    """Reconcile every TFModel in scope periodically (a controller's resync period)."""
+    """Poll TFModels whose config is moving; reconcile every TFModel each resync period."""
     namespaces = memo.get("namespaces", ())
+    loop = asyncio.get_running_loop()
+    last_resync = loop.time()
     while True:
-        await asyncio.sleep(RESYNC_SECONDS)
+        await asyncio.sleep(POLL_SECONDS)
         try:
-            tfmodels = await asyncio.to_thread(memo.kube.list_tfmodels, namespaces)
+            if loop.time() - last_resync >= RESYNC_SECONDS:
+                last_resync = loop.time()
+                tfmodels = await asyncio.to_thread(memo.kube.list_tfmodels, namespaces)
+            else:
+                tfmodels = sorted(memo.unsettled)
             for namespace, name in tfmodels:
                 await asyncio.to_thread(reconcile_or_warn, memo, namespace, name, logger)
         except Exception:  # one bad pass must not end resyncing: log it and try again later
-            logger.exception("Resync failed; retrying in %.0f s", RESYNC_SECONDS)
+            logger.exception("Resync failed; retrying in %.0f s", POLL_SECONDS)
 
 
 def reconcile_or_warn(memo: kopf.Memo, namespace: str, name: str, logger: kopf.Logger) -> None:
@@ -93,11 +105,13 @@ def reconcile_or_warn(memo: kopf.Memo, namespace: str, name: str, logger: kopf.L
 
 
 def reconcile(memo: kopf.Memo, namespace: str, name: str, logger: kopf.Logger) -> None:
-    """spec -> render -> apply -> observe -> status, for one TFModel at a time."""
-    with memo.locks[(namespace, name)]:
+    """observe -> plan -> render -> apply -> status, for one TFModel at a time."""
+    key = (namespace, name)
+    with memo.locks[key]:
         kube: Kube = memo.kube
         body = kube.read_tfmodel(namespace, name)  # fresh, so `previous` is really the last write
         if body is None or body["metadata"].get("deletionTimestamp"):
+            memo.unsettled.discard(key)
             return  # gone or going: the garbage collector removes the children
         previous = body.get("status") or {}
         generation = body["metadata"].get("generation", 0)
@@ -105,16 +119,41 @@ def reconcile(memo: kopf.Memo, namespace: str, name: str, logger: kopf.Logger) -
         try:
             tfmodel = spec.parse(body)
         except spec.InvalidSpec as err:  # the user's to fix: report it, do not retry
+            memo.unsettled.discard(key)
             publish(kube, body, status.invalid(generation, err, previous, now), logger)
             return
+        children = kube.observe(tfmodel)
+        desired = plan.desired_plan(tfmodel)
+        current = children.plan()
+        labels = {label for label, _ in desired.labels + (current.labels if current else ())}
+        pods = serving.observe(children.pods, tfmodel.model_name, labels)
+        decision = plan.next_plan(desired, current, pods)
+        written: list[str] = []
         try:
-            for manifest in render.desired(tfmodel).in_apply_order():
+            for manifest in render.desired(tfmodel, decision.plan).in_apply_order():
                 if kube.apply(manifest):
+                    written.append(manifest["kind"])
                     logger.info("Applied %s %s", manifest["kind"], manifest["metadata"]["name"])
         except Refused as err:
             publish(kube, body, status.apply_failed(generation, str(err), previous, now), logger)
             raise
-        publish(kube, body, status.compute(tfmodel, kube.observe(tfmodel), previous, now), logger)
+        if written:
+            children = kube.observe(tfmodel)
+        observed = status.Observed(
+            deployment=children.deployment,
+            pods=children.pods,
+            serving=pods,
+            config_written=now if "ConfigMap" in written else children.config_written(),
+        )
+        new = status.compute(tfmodel, decision, observed, previous, now, RELOAD_GRACE_SECONDS)
+        publish(kube, body, new, logger)
+        settled = any(
+            c["type"] == status.CONFIG_APPLIED and c["status"] == "True" for c in new["conditions"]
+        )
+        if settled or not pods:  # nothing to poll: pod events bring the next reconcile
+            memo.unsettled.discard(key)
+        else:
+            memo.unsettled.add(key)
 
 
 def publish(kube: Kube, body: dict[str, Any], current: dict[str, Any], logger: kopf.Logger) -> None:

@@ -8,6 +8,7 @@ import json
 import logging
 import socket
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -16,9 +17,10 @@ from kubernetes import config as kubeconfig
 from kubernetes.client.exceptions import ApiException
 
 from tfmodel_operator import config as c
-from tfmodel_operator.render import Manifest, is_applied, server_selector
+from tfmodel_operator.plan import Plan
+from tfmodel_operator.render import Manifest, config_map_name, is_applied, server_selector
 from tfmodel_operator.spec import TFModel
-from tfmodel_operator.status import Event, Observed
+from tfmodel_operator.status import Event
 
 log = logging.getLogger(__name__)
 
@@ -36,6 +38,30 @@ def connect() -> client.ApiClient:
     except kubeconfig.ConfigException:
         kubeconfig.load_kube_config()  # type: ignore[no-untyped-call]
     return client.ApiClient()
+
+
+@dataclass(frozen=True)
+class Children:
+    config_map: Manifest | None
+    deployment: Manifest | None
+    pods: list[Manifest]
+
+    def plan(self) -> Plan | None:
+        """The plan last written into models.config, read back from the ConfigMap."""
+        annotations = (self.config_map or {}).get("metadata", {}).get("annotations") or {}
+        return Plan.from_json(annotations.get(c.PLAN, ""))
+
+    def config_written(self) -> datetime | None:
+        """When the operator last changed the ConfigMap (its server-side apply timestamp)."""
+        entries = (self.config_map or {}).get("metadata", {}).get("managedFields") or []
+        times = [
+            e["time"] for e in entries if e.get("manager") == c.FIELD_MANAGER and e.get("time")
+        ]
+        return (
+            datetime.strptime(max(times), "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
+            if times
+            else None
+        )
 
 
 class Refused(Exception):
@@ -71,15 +97,20 @@ class Kube:
         log.debug("Applied %s %s/%s", manifest["kind"], namespace, name)
         return True
 
-    def observe(self, tfmodel: TFModel) -> Observed:
-        deployment = _raw(self.apps.read_namespaced_deployment, tfmodel.name, tfmodel.namespace)
+    def observe(self, tfmodel: TFModel) -> Children:
+        """The live children the plan and the status are computed from."""
+        namespace = tfmodel.namespace
         selector = ",".join(f"{k}={v}" for k, v in server_selector(tfmodel).items())
-        pods = _json(
-            self.core.list_namespaced_pod(
-                tfmodel.namespace, label_selector=selector, _preload_content=False
-            )
-        )["items"]
-        return Observed(deployment=deployment, pods=pods)
+        pods = self.core.list_namespaced_pod(
+            namespace, label_selector=selector, _preload_content=False
+        )
+        return Children(
+            config_map=_raw(
+                self.core.read_namespaced_config_map, config_map_name(tfmodel), namespace
+            ),
+            deployment=_raw(self.apps.read_namespaced_deployment, tfmodel.name, namespace),
+            pods=_json(pods)["items"],
+        )
 
     def read_tfmodel(self, namespace: str, name: str) -> Manifest | None:
         return _raw(

@@ -14,6 +14,7 @@ from typing import Any
 import jinja2
 
 from tfmodel_operator import config as c
+from tfmodel_operator.plan import Plan
 from tfmodel_operator.spec import Batching, TFModel, Toleration, VersionPolicy
 
 Manifest = dict[str, Any]
@@ -44,9 +45,9 @@ class Desired:
         return [self.config_map, self.service, self.deployment]
 
 
-def desired(tfmodel: TFModel) -> Desired:
+def desired(tfmodel: TFModel, plan: Plan) -> Desired:
     return Desired(
-        config_map=with_applied_hash(config_map(tfmodel)),
+        config_map=with_applied_hash(config_map(tfmodel, plan)),
         service=with_applied_hash(service(tfmodel)),
         deployment=with_applied_hash(deployment(tfmodel)),
     )
@@ -112,10 +113,8 @@ def endpoints(tfmodel: TFModel) -> dict[str, str]:
 # --- the TF Serving config files ------------------------------------------------------------
 
 
-def models_config(tfmodel: TFModel) -> str:
-    return render_models_config(
-        tfmodel.model_name, tfmodel.base_path, tfmodel.version_policy, tfmodel.version_labels
-    )
+def models_config(tfmodel: TFModel, plan: Plan) -> str:
+    return render_models_config(tfmodel.model_name, tfmodel.base_path, plan.policy, plan.labels)
 
 
 def render_models_config(
@@ -139,8 +138,8 @@ def batching_config(batching: Batching) -> str:
     return "".join(f"{key} {{ value: {value} }}\n" for key, value in fields if value is not None)
 
 
-def config_files(tfmodel: TFModel) -> dict[str, str]:
-    files = {MODELS_CONFIG: models_config(tfmodel), MONITORING_CONFIG: monitoring_config()}
+def config_files(tfmodel: TFModel, plan: Plan) -> dict[str, str]:
+    files = {MODELS_CONFIG: models_config(tfmodel, plan), MONITORING_CONFIG: monitoring_config()}
     if tfmodel.batching:
         files[BATCHING_CONFIG] = batching_config(tfmodel.batching)
     return files
@@ -149,12 +148,15 @@ def config_files(tfmodel: TFModel) -> dict[str, str]:
 # --- children ---------------------------------------------------------------------------------
 
 
-def config_map(tfmodel: TFModel) -> Manifest:
+def config_map(tfmodel: TFModel, plan: Plan) -> Manifest:
+    meta = metadata(tfmodel, config_map_name(tfmodel), "models-config")
+    # The plan in machine-readable form: the next reconcile starts from what was written.
+    meta["annotations"] = {c.PLAN: plan.to_json()}
     return {
         "apiVersion": "v1",
         "kind": "ConfigMap",
-        "metadata": metadata(tfmodel, config_map_name(tfmodel), "models-config"),
-        "data": config_files(tfmodel),
+        "metadata": meta,
+        "data": config_files(tfmodel, plan),
     }
 
 

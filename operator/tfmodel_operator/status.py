@@ -4,17 +4,25 @@ Status is computed from the children as they are, never from the previous status
 each condition's lastTransitionTime, which is kept while the condition's status holds.
 """
 
+from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, TypedDict
 
+from tfmodel_operator.plan import (
+    Decision,
+    Plan,
+    PodServing,
+    VersionStatus,
+    failed_loads,
+    mismatches,
+)
 from tfmodel_operator.render import endpoints
 from tfmodel_operator.spec import InvalidSpec, TFModel, VersionPolicy
 
 Manifest = dict[str, Any]
 
-READY, PROGRESSING, DEGRADED = "Ready", "Progressing", "Degraded"
-CONDITION_TYPES = (READY, PROGRESSING, DEGRADED)
+READY, PROGRESSING, DEGRADED, CONFIG_APPLIED = "Ready", "Progressing", "Degraded", "ConfigApplied"
 
 # Reasons (CamelCase, reused as event reasons).
 AS_EXPECTED = "AsExpected"
@@ -29,8 +37,19 @@ PROGRESS_DEADLINE_EXCEEDED = "ProgressDeadlineExceeded"
 REPLICA_FAILURE = "ReplicaFailure"
 INVALID_SPEC = "InvalidSpec"
 APPLY_FAILED = "ApplyFailed"
+# ConfigApplied: is the desired models.config in effect in TF Serving on every ready pod?
+APPLIED = "Applied"
+NO_POD_ANSWERED = "NoPodAnswered"
+LOADING = "Loading"
+WAITING_FOR_RELOAD = "WaitingForReload"
+LABEL_MOVE_PENDING = "LabelMovePending"
+VERSION_LOAD_FAILED = "VersionLoadFailed"
+RELOAD_NOT_SEEN = "ReloadNotSeen"
+IN_TRANSITION = (NO_POD_ANSWERED, LOADING, WAITING_FOR_RELOAD, LABEL_MOVE_PENDING)
 
 MAX_MESSAGE = 1024
+# Order of the states a version passes through; the least advanced one describes a version.
+STATE_ORDER = ("END", "START", "LOADING", "UNLOADING", "AVAILABLE")
 
 
 class Condition(TypedDict):
@@ -44,10 +63,12 @@ class Condition(TypedDict):
 
 @dataclass(frozen=True)
 class Observed:
-    """What the operator saw of a TFModel's children after applying them."""
+    """What the operator saw: the Deployment, its pods, and what TF Serving says on each."""
 
     deployment: Manifest | None
     pods: list[Manifest] = field(default_factory=list)
+    serving: list[PodServing] = field(default_factory=list)
+    config_written: datetime | None = None  # when the operator last changed models.config
 
 
 @dataclass(frozen=True)
@@ -57,66 +78,186 @@ class Event:
     message: str
 
 
-def compute(tfmodel: TFModel, observed: Observed, previous: Manifest, now: datetime) -> Manifest:
+Verdict = tuple[bool, str, str]  # (status, reason, message)
+
+
+def compute(
+    tfmodel: TFModel,
+    decision: Decision,
+    observed: Observed,
+    previous: Manifest,
+    now: datetime,
+    reload_grace: float = 120.0,
+) -> Manifest:
     deployment = observed.deployment or {}
     dep_status = deployment.get("status", {})
-    degraded = degraded_cause(observed)
-    progressing = rollout_progress(tfmodel, deployment)
-    ready = readiness(tfmodel, deployment, degraded, progressing)
-    status: Manifest = {
+    config = config_applied(tfmodel, decision, observed, now, reload_grace)
+    degraded = degraded_cause(observed) or (
+        (True, config[1], config[2])
+        if config[1] in (VERSION_LOAD_FAILED, RELOAD_NOT_SEEN)
+        else None
+    )
+    progressing = rollout_progress(tfmodel, deployment) or (
+        (True, config[1], config[2]) if config[1] in IN_TRANSITION else None
+    )
+    ready = readiness(tfmodel, deployment, degraded, progressing, config)
+    answered = [p for p in observed.serving if p.answered]
+    labels = served_labels(decision.plan, answered)
+    return {
         "observedGeneration": tfmodel.generation,
         "conditions": conditions(
             tfmodel.generation,
             previous,
             now,
-            ready=ready,
-            progressing=progressing or (False, ROLLOUT_COMPLETE, "All pods run the current spec"),
-            degraded=degraded or (False, AS_EXPECTED, ""),
+            {
+                READY: ready,
+                PROGRESSING: progressing
+                or (False, ROLLOUT_COMPLETE, "All pods run the current spec"),
+                DEGRADED: degraded or (False, AS_EXPECTED, ""),
+                CONFIG_APPLIED: config,
+            },
         ),
         "replicas": dep_status.get("replicas", 0),
         "readyReplicas": dep_status.get("readyReplicas", 0),
         "device": tfmodel.device,
         "versionPolicy": policy_summary(tfmodel.version_policy),
-        "labels": {label: version for label, version in tfmodel.version_labels},
+        "versions": versions(answered),
+        "labels": {label: version for label, (version, _) in labels.items()},
+        "labelSummary": {
+            label: f"{version} ({count}/{len(observed.serving)})"
+            for label, (version, count) in labels.items()
+        },
         "endpoints": endpoints(tfmodel),
     }
-    return status
 
 
 def invalid(generation: int, error: InvalidSpec, previous: Manifest, now: datetime) -> Manifest:
     """The spec cannot be served: say which field and why; everything else stays as it was."""
     message = str(error)
+    verdicts = {
+        READY: (False, INVALID_SPEC, message),
+        PROGRESSING: (False, INVALID_SPEC, "Waiting for a valid spec"),
+        DEGRADED: (True, INVALID_SPEC, message),
+    }
     return {
         **previous,
         "observedGeneration": generation,
-        "conditions": conditions(
-            generation,
-            previous,
-            now,
-            ready=(False, INVALID_SPEC, message),
-            progressing=(False, INVALID_SPEC, "Waiting for a valid spec"),
-            degraded=(True, INVALID_SPEC, message),
-        ),
+        "conditions": conditions(generation, previous, now, verdicts),
     }
 
 
 def apply_failed(generation: int, message: str, previous: Manifest, now: datetime) -> Manifest:
     """The apiserver refused a child: the spec is valid but cannot be realised as written."""
+    verdicts = {
+        READY: (False, APPLY_FAILED, message),
+        PROGRESSING: (False, APPLY_FAILED, "Waiting for the children to be accepted"),
+        DEGRADED: (True, APPLY_FAILED, message),
+    }
     return {
         **previous,
         "observedGeneration": generation,
-        "conditions": conditions(
-            generation,
-            previous,
-            now,
-            ready=(False, APPLY_FAILED, message),
-            progressing=(False, APPLY_FAILED, "Waiting for the children to be accepted"),
-            degraded=(True, APPLY_FAILED, message),
-        ),
+        "conditions": conditions(generation, previous, now, verdicts),
     }
 
 
-Verdict = tuple[bool, str, str]  # (status, reason, message)
+def config_applied(
+    tfmodel: TFModel, decision: Decision, observed: Observed, now: datetime, reload_grace: float
+) -> Verdict:
+    pods = observed.serving
+    answered = [p for p in pods if p.answered]
+    silent = [f"{p.pod} ({p.error})" for p in pods if not p.answered]
+    failures = failed_loads(decision.plan, answered)
+    if failures:
+        version, (names, error) = min(failures.items())
+        return (
+            False,
+            VERSION_LOAD_FAILED,
+            f"Version {version} failed to load on {', '.join(names)}: {error}",
+        )
+    if not answered:
+        detail = f": {'; '.join(silent)}" if silent else ""
+        return (
+            False,
+            NO_POD_ANSWERED,
+            f"No ready pod has answered TF Serving's status API yet{detail}",
+        )
+    behind = {p.pod: problems for p in answered if (problems := mismatches(decision.plan, p))}
+    detail = "; ".join(f"{pod}: {', '.join(problems)}" for pod, problems in behind.items())
+    if behind:
+        written = observed.config_written
+        waited = (now - written).total_seconds() if written else 0.0
+        if waited > tfmodel.config_poll_seconds + reload_grace:
+            return (
+                False,
+                RELOAD_NOT_SEEN,
+                (
+                    f"models.config changed {waited:.0f}s ago but is not in effect (TF Serving "
+                    f"only logs a config it rejects; a stuck kubelet never delivers one): {detail}"
+                ),
+            )
+    pending = [
+        f"label {h.label} stays on version {h.current} until version {h.wanted} is AVAILABLE "
+        f"on every ready pod ({h.available_on} of {h.pods} so far)"
+        for h in decision.holds
+    ] + [
+        f"label {label} is added once its version is AVAILABLE on every ready pod"
+        for label in decision.waiting
+    ]
+    notes = ([detail] if detail else []) + (
+        [f"not answering: {'; '.join(silent)}"] if silent else []
+    )
+    if pending:
+        return False, LABEL_MOVE_PENDING, "; ".join(pending + notes)
+    if behind:
+        loading = any(
+            "LOADING" in problem or "START" in problem for p in behind.values() for problem in p
+        )
+        return False, LOADING if loading else WAITING_FOR_RELOAD, "; ".join(notes)
+    message = f"models.config is in effect on {len(answered)} of {len(pods)} ready pods"
+    return True, APPLIED, "; ".join([message, *notes])
+
+
+def versions(answered: list[PodServing]) -> list[Manifest]:
+    """Per version: its state across pods, on how many it is AVAILABLE, and any load error.
+
+    TF Serving keeps END entries for versions it unloaded long ago; those are left out.
+    """
+    seen: dict[int, list[VersionStatus]] = {}
+    for pod in answered:
+        for v in pod.versions:
+            if v.state != "END" or v.error:
+                seen.setdefault(v.version, []).append(v)
+    result = []
+    for version, statuses in sorted(seen.items()):
+        available = sum(v.state == "AVAILABLE" for v in statuses)
+        state = (
+            "AVAILABLE"
+            if available == len(answered)
+            else min(
+                (v.state for v in statuses if v.state != "AVAILABLE"),
+                key=STATE_ORDER.index,
+                default="AVAILABLE",
+            )
+        )
+        entry: Manifest = {"version": version, "state": state, "availableReplicas": available}
+        error = next((v.error for v in statuses if v.error), "")
+        if error:
+            entry["error"] = error[:MAX_MESSAGE]
+        result.append(entry)
+    return result
+
+
+def served_labels(plan: Plan, answered: list[PodServing]) -> dict[str, tuple[int, int]]:
+    """label -> (version it resolves to on most pods, on how many pods)."""
+    result = {}
+    for label in sorted(
+        {name for p in answered for name, _ in p.labels} | {n for n, _ in plan.labels}
+    ):
+        counts = Counter(v for p in answered if (v := p.resolves(label)) is not None)
+        if counts:
+            version, count = max(counts.items(), key=lambda item: (item[1], item[0]))
+            result[label] = (version, count)
+    return result
 
 
 def degraded_cause(observed: Observed) -> Verdict | None:
@@ -163,7 +304,11 @@ def rollout_progress(tfmodel: TFModel, deployment: Manifest) -> Verdict | None:
 
 
 def readiness(
-    tfmodel: TFModel, deployment: Manifest, degraded: Verdict | None, progressing: Verdict | None
+    tfmodel: TFModel,
+    deployment: Manifest,
+    degraded: Verdict | None,
+    progressing: Verdict | None,
+    config: Verdict,
 ) -> Verdict:
     if degraded:
         return False, degraded[1], degraded[2]
@@ -174,26 +319,19 @@ def readiness(
     available = find_condition(deployment.get("status", {}), "Available")
     if not available or available.get("status") != "True":
         return False, UNAVAILABLE, str((available or {}).get("message", "No pod is available"))
+    if not config[0]:
+        return False, config[1], config[2]
     ready = deployment.get("status", {}).get("readyReplicas", 0)
-    return True, SERVING, f"{ready} of {tfmodel.replicas} pods ready"
+    return True, SERVING, f"{ready} of {tfmodel.replicas} pods ready; {config[2]}"
 
 
 def conditions(
-    generation: int,
-    previous: Manifest,
-    now: datetime,
-    *,
-    ready: Verdict,
-    progressing: Verdict,
-    degraded: Verdict,
+    generation: int, previous: Manifest, now: datetime, verdicts: dict[str, Verdict]
 ) -> list[Condition]:
+    """Conditions for `verdicts`; other previous conditions are kept as they were."""
     before = {cond["type"]: cond for cond in previous.get("conditions", [])}
-    result = []
-    for kind, (state, reason, message) in (
-        (READY, ready),
-        (PROGRESSING, progressing),
-        (DEGRADED, degraded),
-    ):
+    result = [cond for kind, cond in before.items() if kind not in verdicts]
+    for kind, (state, reason, message) in verdicts.items():
         status = "True" if state else "False"
         old = before.get(kind)
         kept = old is not None and old.get("status") == status
@@ -207,7 +345,10 @@ def conditions(
                 lastTransitionTime=old["lastTransitionTime"] if kept and old else timestamp(now),
             )
         )
-    return result
+    order = [READY, PROGRESSING, DEGRADED, CONFIG_APPLIED]
+    return sorted(
+        result, key=lambda c: order.index(c["type"]) if c["type"] in order else len(order)
+    )
 
 
 def events(previous: Manifest, current: Manifest) -> list[Event]:
@@ -216,7 +357,7 @@ def events(previous: Manifest, current: Manifest) -> list[Event]:
     result = []
     for cond in current.get("conditions", []):
         kind, status = cond["type"], cond["status"]
-        if kind == PROGRESSING or status == before.get(kind, "False"):
+        if kind not in (READY, DEGRADED) or status == before.get(kind, "False"):
             continue
         warning = (kind == DEGRADED and status == "True") or (kind == READY and status == "False")
         prefix = f"{kind} is {status}"

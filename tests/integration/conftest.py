@@ -1,9 +1,11 @@
 """Fixtures for tests that run against the real local control plane."""
 
 import os
+import shutil
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from kubernetes import client, config
@@ -11,8 +13,17 @@ from kubernetes import client, config
 from support.cluster import running_cluster
 from support.operator import install, running_operator, service_account_kubeconfig
 from support.polling import wait_until
+from support.serving_pods import ServingPods
+from support.tfserving_standin import make_saved_model
 
 RESYNC_SECONDS = 3
+RELOAD_GRACE_SECONDS = 5
+# Short periods so that tests see in seconds what takes a minute in a real cluster.
+OPERATOR_SETTINGS = {
+    "TFMODEL_RESYNC_SECONDS": str(RESYNC_SECONDS),
+    "TFMODEL_POLL_SECONDS": "0.5",
+    "TFMODEL_RELOAD_GRACE_SECONDS": str(RELOAD_GRACE_SECONDS),
+}
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -35,6 +46,16 @@ def api(kubeconfig: Path) -> client.ApiClient:
 @pytest.fixture
 def core(api: client.ApiClient) -> client.CoreV1Api:
     return client.CoreV1Api(api)
+
+
+@pytest.fixture
+def custom(api: client.ApiClient) -> client.CustomObjectsApi:
+    return client.CustomObjectsApi(api)
+
+
+@pytest.fixture
+def apps(api: client.ApiClient) -> client.AppsV1Api:
+    return client.AppsV1Api(api)
 
 
 @pytest.fixture
@@ -63,7 +84,7 @@ def operator(kubeconfig: Path, tmp_path_factory: pytest.TempPathFactory) -> Iter
     workdir = tmp_path_factory.mktemp("operator")
     as_operator = service_account_kubeconfig(kubeconfig, workdir / "kubeconfig")
     log = workdir / "operator.log"
-    with running_operator(as_operator, log, resync_seconds=RESYNC_SECONDS) as process:
+    with running_operator(as_operator, log, OPERATOR_SETTINGS) as process:
 
         def started() -> bool:
             if process.poll() is not None:
@@ -77,17 +98,17 @@ def operator(kubeconfig: Path, tmp_path_factory: pytest.TempPathFactory) -> Iter
 
 @pytest.fixture
 def models_namespace(
-    core: client.CoreV1Api, tmp_path: Path, operator: Path
+    core: client.CoreV1Api, tmp_path: Path, operator: Path, saved_models: Path
 ) -> Iterator[tuple[str, Path]]:
     """A namespace that enforces Pod Security "restricted", with a bound `models` PVC whose
-    volume is a directory of this test (so tests can check that model data survives)."""
+    volume is a directory of this test holding SavedModel versions 1-3 under vgg16/ (so tests
+    can check that model data survives)."""
     name = f"t-{uuid.uuid4().hex[:8]}"
     core.create_namespace(
         {"metadata": {"name": name, "labels": {"pod-security.kubernetes.io/enforce": "restricted"}}}
     )
     models = tmp_path / "models"
-    (models / "vgg16" / "1").mkdir(parents=True)
-    (models / "vgg16" / "1" / "saved_model.pb").write_bytes(b"model data the operator must keep")
+    shutil.copytree(saved_models, models / "vgg16")
     core.create_persistent_volume(
         {
             "metadata": {"name": f"{name}-models"},
@@ -116,3 +137,32 @@ def models_namespace(
     yield name, models
     core.delete_namespace(name)
     core.delete_persistent_volume(f"{name}-models")
+
+
+@pytest.fixture(scope="session")
+def saved_models(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Real (tiny) SavedModels, versions 1-3, made once: y = x * version."""
+    base = tmp_path_factory.mktemp("saved_models")
+    for version in (1, 2, 3):
+        make_saved_model(base / str(version), version)
+    return base
+
+
+@pytest.fixture
+def serve(
+    core: client.CoreV1Api, models_namespace: tuple[str, Path], tmp_path: Path
+) -> Iterator[Callable[..., ServingPods]]:
+    """Start TF Serving stand-ins on the pods of a TFModel: serve("vgg16", load_delay={2: 5})."""
+    namespace, models = models_namespace
+    started: list[ServingPods] = []
+
+    def start(tfmodel: str, **options: Any) -> ServingPods:
+        pods = ServingPods(
+            core, namespace, tfmodel, models, tmp_path / f"pods-{tfmodel}", **options
+        )
+        started.append(pods.__enter__())
+        return pods
+
+    yield start
+    for pods in started:
+        pods.__exit__()

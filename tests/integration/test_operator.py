@@ -26,16 +26,6 @@ SAMPLES = REPO / "manifests" / "samples"
 OPERATOR_SA = "system:serviceaccount:tfmodel-system:tfmodel-operator"
 
 
-@pytest.fixture
-def custom(api: client.ApiClient) -> client.CustomObjectsApi:
-    return client.CustomObjectsApi(api)
-
-
-@pytest.fixture
-def apps(api: client.ApiClient) -> client.AppsV1Api:
-    return client.AppsV1Api(api)
-
-
 def sample(name: str) -> dict[str, Any]:
     return yaml.safe_load((SAMPLES / f"{name}.yaml").read_text())
 
@@ -109,9 +99,10 @@ def tfmodel_events(core: client.CoreV1Api, namespace: str) -> list[tuple[str, st
 
 def test_sample_vgg16_becomes_ready_with_owned_children(
     custom: client.CustomObjectsApi, core: client.CoreV1Api, apps: client.AppsV1Api,
-    models_namespace: tuple[str, Path], kubeconfig: Path,
+    models_namespace: tuple[str, Path], serve: Any, kubeconfig: Path,
 ) -> None:  # fmt: skip
     namespace, _ = models_namespace
+    serve("vgg16")
     created = create(custom, namespace, sample("vgg16"))
     tfm = wait_for_condition(custom, namespace, "vgg16", "Ready", "True", "Serving")
 
@@ -132,7 +123,13 @@ def test_sample_vgg16_becomes_ready_with_owned_children(
     assert (
         tfm["status"]["endpoints"]["rest"] == f"http://vgg16.{namespace}.svc:8501/v1/models/vgg16"
     )
-    assert ("Serving", "Ready is True: 2 of 2 pods ready") in tfmodel_events(core, namespace)
+    assert tfm["status"]["versions"] == [
+        {"version": 1, "state": "AVAILABLE", "availableReplicas": 2},
+        {"version": 2, "state": "AVAILABLE", "availableReplicas": 2},
+    ]
+    assert tfm["status"]["labels"] == {"stable": 1, "canary": 2}
+    assert condition(tfm, "ConfigApplied")["reason"] == "Applied"
+    assert any(reason == "Serving" for reason, _ in tfmodel_events(core, namespace))
 
     table = kubectl(kubeconfig, "get", "tfm", "-n", namespace).split("\n")
     assert table[0].split() == [
@@ -146,14 +143,15 @@ def test_sample_vgg16_becomes_ready_with_owned_children(
         "PODS",
         "AGE",
     ]
-    assert table[1].split()[:8] == ["vgg16", "True", "Serving", "1,2", "1", "2", "cpu", "2"]  # fmt: skip
+    assert table[1].split()[:10] == ["vgg16", "True", "Serving", "1,2", "1", "(2/2)", "2", "(2/2)", "cpu", "2"]  # fmt: skip
 
 
 def test_label_and_version_changes_reach_the_config_without_restarting_pods(
     custom: client.CustomObjectsApi, core: client.CoreV1Api, apps: client.AppsV1Api,
-    models_namespace: tuple[str, Path],
+    models_namespace: tuple[str, Path], serve: Any,
 ) -> None:  # fmt: skip
     namespace, _ = models_namespace
+    serve("vgg16")
     create(custom, namespace, sample("vgg16"))
     wait_for_condition(custom, namespace, "vgg16", "Ready", "True")
     pods_before = {
@@ -201,9 +199,10 @@ def test_label_and_version_changes_reach_the_config_without_restarting_pods(
 
 def test_resync_with_nothing_changed_writes_nothing(
     custom: client.CustomObjectsApi, core: client.CoreV1Api, apps: client.AppsV1Api,
-    models_namespace: tuple[str, Path],
+    models_namespace: tuple[str, Path], serve: Any,
 ) -> None:  # fmt: skip
     namespace, _ = models_namespace
+    serve("vgg16")
     create(custom, namespace, sample("vgg16"))
     wait_for_condition(custom, namespace, "vgg16", "Ready", "True")
     time.sleep(RESYNC_SECONDS)  # let the last status write and its echoes settle
@@ -220,9 +219,10 @@ def test_resync_with_nothing_changed_writes_nothing(
 
 def test_hand_edits_and_deletions_of_children_are_undone(
     custom: client.CustomObjectsApi, core: client.CoreV1Api, apps: client.AppsV1Api,
-    models_namespace: tuple[str, Path],
+    models_namespace: tuple[str, Path], serve: Any,
 ) -> None:  # fmt: skip
     namespace, _ = models_namespace
+    serve("vgg16")
     create(custom, namespace, sample("vgg16"))
     wait_for_condition(custom, namespace, "vgg16", "Ready", "True")
     config_before = models_config(core, namespace, "vgg16")
@@ -250,9 +250,10 @@ def test_hand_edits_and_deletions_of_children_are_undone(
 
 def test_gpu_model_lands_on_the_gpu_node_and_reports_an_impossible_request(
     custom: client.CustomObjectsApi, core: client.CoreV1Api, apps: client.AppsV1Api,
-    models_namespace: tuple[str, Path],
+    models_namespace: tuple[str, Path], serve: Any,
 ) -> None:  # fmt: skip
     namespace, _ = models_namespace
+    serve("vgg16-gpu")
     create(custom, namespace, sample("vgg16-gpu"))
     tfm = wait_for_condition(custom, namespace, "vgg16-gpu", "Ready", "True")
     assert tfm["status"]["device"] == "gpu"
@@ -275,9 +276,11 @@ def test_gpu_model_lands_on_the_gpu_node_and_reports_an_impossible_request(
 
 def test_deleting_the_tfmodel_collects_children_and_keeps_the_data(
     custom: client.CustomObjectsApi, core: client.CoreV1Api, apps: client.AppsV1Api,
-    models_namespace: tuple[str, Path],
+    models_namespace: tuple[str, Path], serve: Any,
 ) -> None:  # fmt: skip
     namespace, models = models_namespace
+    model_data = {p: p.read_bytes() for p in models.rglob("*") if p.is_file()}
+    serve("vgg16")
     create(custom, namespace, sample("vgg16"))
     wait_for_condition(custom, namespace, "vgg16", "Ready", "True")
     custom.delete_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, "vgg16")
@@ -303,9 +306,7 @@ def test_deleting_the_tfmodel_collects_children_and_keeps_the_data(
 
     wait_until(all_gone, "the garbage collector to delete every child")
     assert core.read_namespaced_persistent_volume_claim("models", namespace).status.phase == "Bound"
-    assert (
-        models / "vgg16" / "1" / "saved_model.pb"
-    ).read_bytes() == b"model data the operator must keep"
+    assert {p: p.read_bytes() for p in models.rglob("*") if p.is_file()} == model_data
 
 
 @pytest.mark.parametrize(("case", "changes", "field"), INVALID, ids=[c[0] for c in INVALID])
@@ -320,9 +321,10 @@ def test_invalid_tfmodels_are_refused_at_admission_naming_the_field(
 
 
 def test_an_error_only_the_operator_can_judge_degrades_just_that_tfmodel(
-    custom: client.CustomObjectsApi, models_namespace: tuple[str, Path],
+    custom: client.CustomObjectsApi, models_namespace: tuple[str, Path], serve: Any,
 ) -> None:  # fmt: skip
     namespace, _ = models_namespace
+    serve("vgg16")
     create(custom, namespace, sample("vgg16"))
     wait_for_condition(custom, namespace, "vgg16", "Ready", "True")
     bad_affinity = {
@@ -334,7 +336,8 @@ def test_an_error_only_the_operator_can_judge_degrades_just_that_tfmodel(
             }
         }
     }
-    create(custom, namespace, tfmodel("broken", affinity=bad_affinity))
+    serve("broken")
+    create(custom, namespace, tfmodel("broken", modelName="vgg16", affinity=bad_affinity))
 
     broken = wait_for_condition(custom, namespace, "broken", "Degraded", "True", "ApplyFailed")
     message = condition(broken, "Degraded")["message"]

@@ -56,13 +56,10 @@ def service_account_kubeconfig(admin: Path, target: Path) -> Path:
 
 @contextmanager
 def running_operator(
-    kubeconfig: Path, log: Path, resync_seconds: int
+    kubeconfig: Path, log: Path, settings: dict[str, str]
 ) -> Iterator[subprocess.Popen[bytes]]:
-    env = {
-        **os.environ,
-        "KUBECONFIG": str(kubeconfig),
-        "TFMODEL_RESYNC_SECONDS": str(resync_seconds),
-    }
+    """`tfmodel run` with `settings` (TFMODEL_* environment variables)."""
+    env = {**os.environ, "KUBECONFIG": str(kubeconfig), **settings}
     tfmodel = Path(sys.executable).parent / "tfmodel"
     with log.open("wb") as out:
         process = subprocess.Popen(

@@ -9,6 +9,7 @@ from tensorflow_serving.config import model_server_config_pb2
 from support import tfs_protos
 from support.tfmodels import tfmodel
 from tfmodel_operator import render, spec
+from tfmodel_operator.plan import desired_plan
 
 GOLDEN = Path(__file__).resolve().parents[1] / "golden" / "models_config"
 
@@ -23,7 +24,8 @@ CASES = {
 
 
 def rendered(case: str) -> str:
-    return render.models_config(spec.parse(tfmodel(**CASES[case])))
+    parsed = spec.parse(tfmodel(**CASES[case]))
+    return render.models_config(parsed, desired_plan(parsed))
 
 
 @pytest.mark.parametrize("case", CASES)
@@ -74,4 +76,7 @@ def test_monitoring_and_batching_files_parse_with_their_protos() -> None:
 def test_same_spec_renders_byte_identical_output() -> None:
     a = tfmodel(versionLabels={"stable": 1, "canary": 2})
     b = tfmodel(versionLabels={"canary": 2, "stable": 1})
-    assert render.models_config(spec.parse(a)) == render.models_config(spec.parse(b))
+    first, second = spec.parse(a), spec.parse(b)
+    assert render.models_config(first, desired_plan(first)) == render.models_config(
+        second, desired_plan(second)
+    )

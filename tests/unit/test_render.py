@@ -6,6 +6,7 @@ import pytest
 
 from support.tfmodels import tfmodel
 from tfmodel_operator import render, spec
+from tfmodel_operator.plan import desired_plan
 
 UID = "0f2a6c1e-1111-2222-3333-444455556666"
 
@@ -13,7 +14,8 @@ UID = "0f2a6c1e-1111-2222-3333-444455556666"
 def children(**spec_fields: Any) -> render.Desired:
     body = tfmodel(**spec_fields)
     body["metadata"].update(namespace="ml", uid=UID, generation=3)
-    return render.desired(spec.parse(body))
+    parsed = spec.parse(body)
+    return render.desired(parsed, desired_plan(parsed))
 
 
 def container(desired: render.Desired) -> dict[str, Any]:

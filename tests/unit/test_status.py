@@ -1,4 +1,4 @@
-"""status: observed Deployment and pods -> conditions, with transition times and events."""
+"""status: observed Deployment, pods and TF Serving answers -> conditions, versions, labels."""
 
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -7,11 +7,13 @@ import pytest
 
 from support.tfmodels import tfmodel
 from tfmodel_operator import spec, status
+from tfmodel_operator.plan import Decision, Hold, PodServing, VersionStatus, desired_plan
 
 NOW = datetime(2026, 11, 25, 12, 0, 0, 123456, tzinfo=UTC)
 MODEL = spec.parse(
     {**tfmodel(replicas=2), "metadata": {"name": "vgg16", "namespace": "ml", "generation": 4}}
 )
+DESIRED = Decision(desired_plan(MODEL))  # specific 1,2 with stable=1, canary=2
 
 
 def deployment(replicas: int = 2, updated: int = 2, available: int = 2, ready: int = 2,
@@ -43,28 +45,76 @@ def unschedulable_pod(message: str) -> dict[str, Any]:
     }
 
 
-def verdicts(observed: status.Observed) -> dict[str, tuple[str, str]]:
-    computed = status.compute(MODEL, observed, {}, NOW)
-    return {c["type"]: (c["status"], c["reason"]) for c in computed["conditions"]}
+def tf(name: str, states: dict[int, str] | None = None, labels: dict[str, int] | None = None,
+       failed: dict[int, str] | None = None, stale: tuple[int, ...] = ()) -> PodServing:  # fmt: skip
+    """What TF Serving on pod `name` answers; by default exactly the desired config."""
+    states = {1: "AVAILABLE", 2: "AVAILABLE"} if states is None else states
+    versions = [VersionStatus(v, state) for v, state in states.items()]
+    versions += [VersionStatus(v, "END", message) for v, message in (failed or {}).items()]
+    versions += [VersionStatus(v, "END") for v in stale]
+    labels = {"stable": 1, "canary": 2} if labels is None else labels
+    return PodServing(name, tuple(versions), tuple(sorted(labels.items())))
 
 
+def silent(name: str) -> PodServing:
+    return PodServing(name, error="http://127.10.0.9:8501/v1/models/vgg16: connection refused")
+
+
+SERVED = [tf("vgg16-a"), tf("vgg16-b")]
+
+
+def seen(dep: dict[str, Any] | None = None, pods: list[dict[str, Any]] | None = None,
+         serving: list[PodServing] | None = None, written: datetime | None = NOW) -> status.Observed:  # fmt: skip
+    return status.Observed(dep, pods or [], SERVED if serving is None else serving, written)
+
+
+def compute(observed: status.Observed, decision: Decision = DESIRED, previous: dict[str, Any] | None = None,
+            now: datetime = NOW) -> dict[str, Any]:  # fmt: skip
+    return status.compute(MODEL, decision, observed, previous or {}, now, reload_grace=60)
+
+
+def verdicts(
+    observed: status.Observed, decision: Decision = DESIRED, now: datetime = NOW
+) -> dict[str, tuple[str, str]]:
+    return {
+        c["type"]: (c["status"], c["reason"])
+        for c in compute(observed, decision, now=now)["conditions"]
+    }
+
+
+def cond(computed: dict[str, Any], kind: str) -> dict[str, Any]:
+    return next(c for c in computed["conditions"] if c["type"] == kind)
+
+
+OK = ("False", "AsExpected")
+APPLIED = ("True", "Applied")
 CASES = [
-    ("no deployment yet", status.Observed(None),
-     {"Ready": ("False", "Creating"), "Progressing": ("True", "Creating"), "Degraded": ("False", "AsExpected")}),
-    ("all pods ready", status.Observed(deployment()),
-     {"Ready": ("True", "Serving"), "Progressing": ("False", "RolloutComplete"), "Degraded": ("False", "AsExpected")}),
-    ("controller has not seen the spec", status.Observed(deployment(generation=2, seen=1)),
-     {"Ready": ("False", "RollingOut"), "Progressing": ("True", "RollingOut"), "Degraded": ("False", "AsExpected")}),
-    ("one pod not updated", status.Observed(deployment(updated=1)),
-     {"Ready": ("False", "RollingOut"), "Progressing": ("True", "RollingOut"), "Degraded": ("False", "AsExpected")}),
-    ("old pods still terminating", status.Observed(deployment(total=3)),
-     {"Ready": ("False", "RollingOut"), "Progressing": ("True", "RollingOut"), "Degraded": ("False", "AsExpected")}),
-    ("pod cannot be scheduled", status.Observed(deployment(available=0, ready=0), [unschedulable_pod("0/3 nodes are available: 3 Insufficient nvidia.com/gpu.")]),
-     {"Ready": ("False", "Unschedulable"), "Progressing": ("True", "RollingOut"), "Degraded": ("True", "Unschedulable")}),
-    ("replica set refused by admission", status.Observed(deployment(available=0, ready=0, conditions=[{"type": "ReplicaFailure", "status": "True", "reason": "FailedCreate", "message": "forbidden: violates PodSecurity"}])),
-     {"Ready": ("False", "ReplicaFailure"), "Progressing": ("True", "RollingOut"), "Degraded": ("True", "ReplicaFailure")}),
-    ("rollout stuck", status.Observed(deployment(updated=1, conditions=[{"type": "Progressing", "status": "False", "reason": "ProgressDeadlineExceeded", "message": "timed out"}])),
-     {"Ready": ("False", "ProgressDeadlineExceeded"), "Progressing": ("True", "RollingOut"), "Degraded": ("True", "ProgressDeadlineExceeded")}),
+    ("no deployment yet", seen(None, serving=[]),
+     {"Ready": ("False", "Creating"), "Progressing": ("True", "Creating"), "Degraded": OK, "ConfigApplied": ("False", "NoPodAnswered")}),
+    ("all pods serve the config", seen(deployment()),
+     {"Ready": ("True", "Serving"), "Progressing": ("False", "RolloutComplete"), "Degraded": OK, "ConfigApplied": APPLIED}),
+    ("controller has not seen the spec", seen(deployment(generation=2, seen=1)),
+     {"Ready": ("False", "RollingOut"), "Progressing": ("True", "RollingOut"), "Degraded": OK, "ConfigApplied": APPLIED}),
+    ("one pod not updated", seen(deployment(updated=1)),
+     {"Ready": ("False", "RollingOut"), "Progressing": ("True", "RollingOut"), "Degraded": OK, "ConfigApplied": APPLIED}),
+    ("old pods still terminating", seen(deployment(total=3)),
+     {"Ready": ("False", "RollingOut"), "Progressing": ("True", "RollingOut"), "Degraded": OK, "ConfigApplied": APPLIED}),
+    ("pod cannot be scheduled", seen(deployment(available=0, ready=0), [unschedulable_pod("0/3 nodes are available: 3 Insufficient nvidia.com/gpu.")], serving=[]),
+     {"Ready": ("False", "Unschedulable"), "Progressing": ("True", "RollingOut"), "Degraded": ("True", "Unschedulable"), "ConfigApplied": ("False", "NoPodAnswered")}),
+    ("replica set refused by admission", seen(deployment(available=0, ready=0, conditions=[{"type": "ReplicaFailure", "status": "True", "reason": "FailedCreate", "message": "forbidden: violates PodSecurity"}]), serving=[]),
+     {"Ready": ("False", "ReplicaFailure"), "Progressing": ("True", "RollingOut"), "Degraded": ("True", "ReplicaFailure"), "ConfigApplied": ("False", "NoPodAnswered")}),
+    ("rollout stuck", seen(deployment(updated=1, conditions=[{"type": "Progressing", "status": "False", "reason": "ProgressDeadlineExceeded", "message": "timed out"}])),
+     {"Ready": ("False", "ProgressDeadlineExceeded"), "Progressing": ("True", "RollingOut"), "Degraded": ("True", "ProgressDeadlineExceeded"), "ConfigApplied": APPLIED}),
+    ("pods up, TF Serving not answering yet", seen(deployment(), serving=[silent("vgg16-a"), silent("vgg16-b")]),
+     {"Ready": ("False", "NoPodAnswered"), "Progressing": ("True", "NoPodAnswered"), "Degraded": OK, "ConfigApplied": ("False", "NoPodAnswered")}),
+    ("a version still loading", seen(deployment(), serving=[tf("vgg16-a"), tf("vgg16-b", {1: "AVAILABLE", 2: "LOADING"}, {"stable": 1})]),
+     {"Ready": ("False", "Loading"), "Progressing": ("True", "Loading"), "Degraded": OK, "ConfigApplied": ("False", "Loading")}),
+    ("new config not picked up yet", seen(deployment(), serving=[tf("vgg16-a"), tf("vgg16-b", labels={"stable": 1})]),
+     {"Ready": ("False", "WaitingForReload"), "Progressing": ("True", "WaitingForReload"), "Degraded": OK, "ConfigApplied": ("False", "WaitingForReload")}),
+    ("a version fails to load", seen(deployment(), serving=[tf("vgg16-a", {1: "AVAILABLE"}, {"stable": 1}, failed={2: "Could not find SavedModel .pb"}), tf("vgg16-b")]),
+     {"Ready": ("False", "VersionLoadFailed"), "Progressing": ("False", "RolloutComplete"), "Degraded": ("True", "VersionLoadFailed"), "ConfigApplied": ("False", "VersionLoadFailed")}),
+    ("one pod does not answer, the other serves", seen(deployment(), serving=[tf("vgg16-a"), silent("vgg16-b")]),
+     {"Ready": ("True", "Serving"), "Progressing": ("False", "RolloutComplete"), "Degraded": OK, "ConfigApplied": APPLIED}),
 ]  # fmt: skip
 
 
@@ -73,69 +123,143 @@ def test_conditions_from_the_world(case: str, observed: status.Observed, expecte
     assert verdicts(observed) == expected
 
 
+def test_reload_not_seen_in_time_is_degraded() -> None:
+    behind = seen(
+        deployment(),
+        serving=[tf("vgg16-a"), tf("vgg16-b", labels={"stable": 2, "canary": 2})],
+        written=NOW,
+    )
+    assert verdicts(behind, now=NOW + timedelta(seconds=60))["ConfigApplied"] == (
+        "False",
+        "WaitingForReload",
+    )
+    late = compute(behind, now=NOW + timedelta(seconds=30 + 61))  # configPollSeconds 30 + grace 60
+    assert (cond(late, "Degraded")["status"], cond(late, "Degraded")["reason"]) == (
+        "True",
+        "ReloadNotSeen",
+    )
+    assert "vgg16-b: label stable resolves to 2, not 1" in cond(late, "ConfigApplied")["message"]  # fmt: skip
+
+
+def test_held_label_move_is_progress_not_readiness() -> None:
+    held = Decision(
+        desired_plan(MODEL), holds=(Hold("stable", current=1, wanted=3, available_on=1, pods=2),)
+    )
+    computed = compute(seen(deployment()), held)
+    assert (cond(computed, "ConfigApplied")["reason"], cond(computed, "Ready")["status"]) == (
+        "LabelMovePending",
+        "False",
+    )
+    assert cond(computed, "ConfigApplied")["message"] == (
+        "label stable stays on version 1 until version 3 is AVAILABLE on every ready pod (1 of 2 so far)"
+    )  # fmt: skip
+
+
+def test_failed_load_message_names_version_pods_and_tf_error() -> None:
+    broken = [
+        tf(p, {1: "AVAILABLE"}, {"stable": 1}, failed={2: "Not found: no saved_model.pb"})
+        for p in ("vgg16-a", "vgg16-b")
+    ]
+    computed = compute(seen(deployment(), serving=broken))
+    assert (
+        cond(computed, "Degraded")["message"]
+        == "Version 2 failed to load on vgg16-a, vgg16-b: Not found: no saved_model.pb"
+    )
+    assert computed["versions"] == [
+        {"version": 1, "state": "AVAILABLE", "availableReplicas": 2},
+        {"version": 2, "state": "END", "availableReplicas": 0, "error": "Not found: no saved_model.pb"},
+    ]  # fmt: skip
+
+
+def test_versions_and_labels_as_tf_serving_reports_them() -> None:
+    pods = [
+        tf("vgg16-a", {1: "AVAILABLE", 2: "AVAILABLE"}, stale=(0,)),
+        tf("vgg16-b", {1: "AVAILABLE", 2: "LOADING"}, {"stable": 1}),
+        silent("vgg16-c"),
+    ]
+    computed = compute(seen(deployment(replicas=3), serving=pods))
+    assert computed["versions"] == [
+        {"version": 1, "state": "AVAILABLE", "availableReplicas": 2},
+        {"version": 2, "state": "LOADING", "availableReplicas": 1},
+    ]  # stale END entry of version 0 filtered out
+    assert computed["labels"] == {"canary": 2, "stable": 1}
+    assert computed["labelSummary"] == {"canary": "2 (1/3)", "stable": "1 (2/3)"}  # fmt: skip
+
+
 def test_status_fields_and_observed_generation() -> None:
-    computed = status.compute(MODEL, status.Observed(deployment()), {}, NOW)
+    computed = compute(seen(deployment()))
     assert computed["observedGeneration"] == 4
     assert {c["observedGeneration"] for c in computed["conditions"]} == {4}
-    assert computed["replicas"] == 2
-    assert computed["readyReplicas"] == 2
-    assert computed["device"] == "cpu"
+    assert (computed["replicas"], computed["readyReplicas"], computed["device"]) == (2, 2, "cpu")
     assert computed["versionPolicy"] == "1,2"
-    assert computed["labels"] == {"canary": 2, "stable": 1}
     assert computed["endpoints"] == {
-        "rest": "http://vgg16.ml.svc:8501/v1/models/vgg16", "grpc": "vgg16.ml.svc:8500",
-    }  # fmt: skip
+        "rest": "http://vgg16.ml.svc:8501/v1/models/vgg16",
+        "grpc": "vgg16.ml.svc:8500",
+    }
     assert all(c["lastTransitionTime"] == "2026-11-25T12:00:00Z" for c in computed["conditions"])
 
 
 def test_unschedulable_message_quotes_the_scheduler() -> None:
-    observed = status.Observed(
-        deployment(available=0),
-        [unschedulable_pod("0/3 nodes are available: 3 Insufficient nvidia.com/gpu.")],
+    computed = compute(
+        seen(
+            deployment(available=0),
+            [unschedulable_pod("0/3 nodes are available: 3 Insufficient nvidia.com/gpu.")],
+        )
     )
-    ready = status.compute(MODEL, observed, {}, NOW)["conditions"][0]
-    assert ready["message"] == "Pod vgg16-abc cannot be scheduled: 0/3 nodes are available: 3 Insufficient nvidia.com/gpu."  # fmt: skip
+    assert (
+        cond(computed, "Ready")["message"]
+        == "Pod vgg16-abc cannot be scheduled: 0/3 nodes are available: 3 Insufficient nvidia.com/gpu."
+    )
 
 
 def test_transition_time_is_kept_while_status_holds() -> None:
-    first = status.compute(MODEL, status.Observed(deployment()), {}, NOW)
+    first = compute(seen(deployment()))
     later = NOW + timedelta(minutes=5)
-    again = status.compute(MODEL, status.Observed(deployment()), first, later)
-    assert again == first  # nothing changed: nothing to write
-    degraded = status.compute(MODEL, status.Observed(deployment(updated=1)), first, later)
-    times = {c["type"]: c["lastTransitionTime"] for c in degraded["conditions"]}
-    assert times == {"Ready": "2026-11-25T12:05:00Z", "Progressing": "2026-11-25T12:05:00Z", "Degraded": "2026-11-25T12:00:00Z"}  # fmt: skip
+    assert compute(seen(deployment()), previous=first, now=later) == first  # nothing to write
+    rolling = compute(seen(deployment(updated=1)), previous=first, now=later)
+    times = {c["type"]: c["lastTransitionTime"] for c in rolling["conditions"]}
+    assert times == {"Ready": "2026-11-25T12:05:00Z", "Progressing": "2026-11-25T12:05:00Z",
+                     "Degraded": "2026-11-25T12:00:00Z", "ConfigApplied": "2026-11-25T12:00:00Z"}  # fmt: skip
 
 
 def test_invalid_spec_keeps_the_rest_of_the_status() -> None:
-    good = status.compute(MODEL, status.Observed(deployment()), {}, NOW)
+    good = compute(seen(deployment()))
     error = spec.InvalidSpec("spec.gpu.count", "must be at least 1 and at most 16, got 0")
     bad = status.invalid(5, error, good, NOW)
-    assert bad["readyReplicas"] == 2
-    assert bad["observedGeneration"] == 5
-    ready, _, degraded = bad["conditions"]
-    assert (ready["status"], ready["reason"]) == ("False", "InvalidSpec")
-    assert degraded["message"] == "spec.gpu.count: must be at least 1 and at most 16, got 0"
+    assert (bad["readyReplicas"], bad["observedGeneration"], bad["versions"]) == (
+        2,
+        5,
+        good["versions"],
+    )
+    assert (cond(bad, "Ready")["status"], cond(bad, "Ready")["reason"]) == ("False", "InvalidSpec")
+    assert (
+        cond(bad, "Degraded")["message"]
+        == "spec.gpu.count: must be at least 1 and at most 16, got 0"
+    )
+    assert cond(bad, "ConfigApplied") == cond(
+        good, "ConfigApplied"
+    )  # what TF Serving does is unchanged
 
 
 def test_events_only_on_ready_and_degraded_transitions() -> None:
-    creating = status.compute(MODEL, status.Observed(None), {}, NOW)
+    creating = compute(seen(None, serving=[]))
     assert status.events({}, creating) == []  # absent counts as False: nothing happened yet
-    serving = status.compute(MODEL, status.Observed(deployment()), creating, NOW)
+    serving = compute(seen(deployment()), previous=creating)
     assert status.events(creating, serving) == [
-        status.Event("Normal", "Serving", "Ready is True: 2 of 2 pods ready")
+        status.Event(
+            "Normal",
+            "Serving",
+            "Ready is True: 2 of 2 pods ready; models.config is in effect on 2 of 2 ready pods",
+        )
     ]
     assert status.events(serving, serving) == []
-    stuck = status.compute(
-        MODEL, status.Observed(deployment(available=0), [unschedulable_pod("no GPU")]), serving, NOW
-    )
+    stuck = compute(seen(deployment(available=0), [unschedulable_pod("no GPU")]), previous=serving)
     assert [(e.type, e.reason) for e in status.events(serving, stuck)] == [
-        ("Warning", "Unschedulable"), ("Warning", "Unschedulable"),
-    ]  # fmt: skip
+        ("Warning", "Unschedulable"),
+        ("Warning", "Unschedulable"),
+    ]
 
 
 def test_long_messages_are_capped() -> None:
-    observed = status.Observed(deployment(available=0), [unschedulable_pod("x" * 5000)])
-    assert all(
-        len(c["message"]) <= 1024 for c in status.compute(MODEL, observed, {}, NOW)["conditions"]
-    )
+    computed = compute(seen(deployment(available=0), [unschedulable_pod("x" * 5000)]))
+    assert all(len(c["message"]) <= 1024 for c in computed["conditions"])

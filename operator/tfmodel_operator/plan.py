@@ -1,0 +1,164 @@
+"""Pure: what TF Serving reports per pod + the spec -> the models.config to write next.
+
+TF Serving refuses to move an existing version label onto a version that is not loaded, and
+a label that points at an unloaded version cannot be served. So a label moves in two phases:
+first the new version is loaded beside the old one with the label left where it is; once the
+new version is AVAILABLE on every ready pod, the label moves and versions the policy no longer
+serves are dropped, in one config. `next_plan` makes that decision from observations only.
+"""
+
+import json
+from dataclasses import dataclass, field
+
+from tfmodel_operator.spec import TFModel, VersionPolicy
+
+AVAILABLE = "AVAILABLE"
+END = "END"
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What models.config asks for: a version policy and version labels."""
+
+    policy: VersionPolicy
+    labels: tuple[tuple[str, int], ...] = ()
+
+    def label(self, name: str) -> int | None:
+        return dict(self.labels).get(name)
+
+    def to_json(self) -> str:
+        policy = {"kind": self.policy.kind, "numVersions": self.policy.num_versions,
+                  "versions": list(self.policy.versions)}  # fmt: skip
+        return json.dumps({"policy": policy, "labels": dict(self.labels)}, sort_keys=True)
+
+    @staticmethod
+    def from_json(text: str) -> "Plan | None":
+        """The plan recorded on a ConfigMap, or None if it is missing or unreadable."""
+        try:
+            raw = json.loads(text)
+            policy = raw["policy"]
+            return Plan(
+                policy=VersionPolicy(
+                    kind=policy["kind"],
+                    num_versions=int(policy["numVersions"]),
+                    versions=tuple(int(v) for v in policy["versions"]),
+                ),
+                labels=tuple(sorted((str(k), int(v)) for k, v in raw["labels"].items())),
+            )
+        except (ValueError, KeyError, TypeError):
+            return None
+
+
+def desired_plan(tfmodel: TFModel) -> Plan:
+    return Plan(policy=tfmodel.version_policy, labels=tfmodel.version_labels)
+
+
+@dataclass(frozen=True)
+class VersionStatus:
+    version: int
+    state: str  # START | LOADING | AVAILABLE | UNLOADING | END
+    error: str = ""  # TF Serving's error_message when error_code is not OK
+
+
+@dataclass(frozen=True)
+class PodServing:
+    """One ready pod's answer from TF Serving's status API, or why there was none."""
+
+    pod: str
+    versions: tuple[VersionStatus, ...] = ()
+    labels: tuple[tuple[str, int], ...] = ()  # the labels that resolve, and to which version
+    error: str = ""  # set when the pod did not answer
+
+    @property
+    def answered(self) -> bool:
+        return not self.error
+
+    def available(self) -> set[int]:
+        return {v.version for v in self.versions if v.state == AVAILABLE}
+
+    def resolves(self, label: str) -> int | None:
+        return dict(self.labels).get(label)
+
+
+@dataclass(frozen=True)
+class Hold:
+    """A label kept on its current version because the new one is not AVAILABLE everywhere."""
+
+    label: str
+    current: int
+    wanted: int
+    available_on: int = 0
+    pods: int = 0
+
+
+@dataclass(frozen=True)
+class Decision:
+    plan: Plan
+    holds: tuple[Hold, ...] = field(default=())
+    waiting: tuple[str, ...] = field(default=())  # new labels not written yet
+
+
+def next_plan(desired: Plan, current: Plan | None, pods: list[PodServing]) -> Decision:
+    """The config to write now, given what each ready pod reports.
+
+    With no previous config or no ready pod, the desired config is written as is: a starting
+    server loads every version before it serves (labels on versions still loading are allowed
+    only then, by --allow_version_labels_for_unavailable_models).
+    """
+    if current is None or not pods:
+        return Decision(plan=desired)
+    answered = [p for p in pods if p.answered]
+    # A pod that did not answer might not have loaded anything: no label moves onto it.
+    everywhere = (
+        set.intersection(*(p.available() for p in pods)) if len(answered) == len(pods) else set()
+    )
+    labels: dict[str, int] = {}
+    holds: list[Hold] = []
+    waiting: list[str] = []
+    for label, wanted in desired.labels:
+        now = current.label(label)
+        if wanted == now or wanted in everywhere:
+            labels[label] = wanted
+        elif now is not None:
+            labels[label] = now
+            on = sum(wanted in p.available() for p in answered)
+            holds.append(Hold(label, now, wanted, available_on=on, pods=len(pods)))
+        else:
+            waiting.append(label)
+    policy = desired.policy
+    if policy.kind == "specific":
+        # Phase one: keep every version a label still points at, beside the wanted ones.
+        policy = VersionPolicy(
+            kind="specific", versions=tuple(sorted(set(policy.versions) | set(labels.values())))
+        )
+    return Decision(Plan(policy, tuple(sorted(labels.items()))), tuple(holds), tuple(waiting))
+
+
+def mismatches(plan: Plan, pod: PodServing) -> list[str]:
+    """How a pod that answered differs from `plan` (empty when the plan is in effect there)."""
+    states = {v.version: v.state for v in pod.versions}
+    problems = []
+    if plan.policy.kind == "specific":
+        for version in plan.policy.versions:
+            state = states.get(version)
+            if state != AVAILABLE:
+                problems.append(f"version {version} is {state or 'not loaded'}")
+    elif not pod.available():
+        problems.append("no version is AVAILABLE")
+    for label, version in plan.labels:
+        resolved = pod.resolves(label)
+        if resolved != version:
+            problems.append(f"label {label} resolves to {resolved or 'nothing'}, not {version}")
+    return problems
+
+
+def failed_loads(plan: Plan, pods: list[PodServing]) -> dict[int, tuple[list[str], str]]:
+    """version -> (pods where it failed to load, TF Serving's error) for versions the plan wants."""
+    failures: dict[int, tuple[list[str], str]] = {}
+    for pod in pods:
+        for v in pod.versions:
+            wanted = plan.policy.kind != "specific" or v.version in plan.policy.versions
+            if v.state == END and v.error and wanted:
+                names, _ = failures.setdefault(v.version, ([], v.error))
+                names.append(pod.pod)
+    return failures

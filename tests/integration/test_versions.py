@@ -1,0 +1,274 @@
+"""Versions that know the model: TF Serving's own status in the TFModel, two-phase label moves,
+failed loads, silent pods and reloads that never arrive.
+
+TF Serving here is the test stand-in (support.tfserving_standin) serving real SavedModels with
+TensorFlow on each fake pod's loopback IP; everything else is the real control plane.
+"""
+
+import statistics
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import requests
+from conftest import RELOAD_GRACE_SECONDS
+from kubernetes import client
+from test_operator import condition, create, patch_spec, read, serving_pods, wait_for_condition
+
+from support.polling import wait_until
+from support.tfmodels import tfmodel
+from support.tfserving_standin import make_broken_version
+
+
+def vgg16(**spec: Any) -> dict[str, Any]:
+    fields = {"versionPolicy": {"specific": {"versions": [1]}}, "versionLabels": {"stable": 1},
+              "replicas": 2, "configPollSeconds": 1, **spec}  # fmt: skip
+    return tfmodel("vgg16", **fields)
+
+
+def pod_ids(core: client.CoreV1Api, namespace: str) -> set[tuple[str, str]]:
+    return {(p.metadata.name, p.metadata.uid) for p in serving_pods(core, namespace, "vgg16")}
+
+
+class LabelWatch(threading.Thread):
+    """Predicts through `label` on every pod, every 50 ms, as a client would. The stand-in's
+    models answer y = x * version, so each answer also says which version served it."""
+
+    def __init__(self, ips: list[str], label: str) -> None:
+        super().__init__(daemon=True)
+        self.ips, self.label = ips, label
+        self.samples: list[tuple[float, str, int, int]] = []  # (time, ip, HTTP status, version)
+        self.done = threading.Event()
+
+    def run(self) -> None:
+        while not self.done.wait(0.05):
+            for ip in self.ips:
+                url = f"http://{ip}:8501/v1/models/vgg16/labels/{self.label}:predict"
+                response = requests.post(url, json={"instances": [[1.0, 1.0]]}, timeout=2)
+                version = round(response.json()["predictions"][0][0]) if response.ok else 0
+                self.samples.append((time.monotonic(), ip, response.status_code, version))
+
+    def latest(self) -> dict[str, int]:
+        return {ip: version for _, ip, _, version in self.samples}
+
+    def first_time_all_resolve(self, version: int, after: float) -> float:
+        first: dict[str, float] = {}
+        for at, ip, _, resolved in self.samples:
+            if at >= after and resolved == version and ip not in first:
+                first[ip] = at
+        assert set(first) == set(self.ips), f"not every pod served {self.label}={version}"
+        return max(first.values())
+
+
+def test_sample_status_lists_what_tf_serving_serves(
+    custom: client.CustomObjectsApi, models_namespace: tuple[str, Path], serve: Any
+) -> None:
+    namespace, _ = models_namespace
+    serve("vgg16")
+    create(custom, namespace, vgg16())
+    tfm = wait_for_condition(custom, namespace, "vgg16", "Ready", "True", "Serving")
+    assert tfm["status"]["versions"] == [
+        {"version": 1, "state": "AVAILABLE", "availableReplicas": 2}
+    ]
+    assert tfm["status"]["labels"] == {"stable": 1}
+    assert tfm["status"]["labelSummary"] == {"stable": "1 (2/2)"}
+    assert (
+        condition(tfm, "ConfigApplied")["message"]
+        == "models.config is in effect on 2 of 2 ready pods"
+    )
+
+
+def test_canary_rollout_never_points_a_label_at_an_unloaded_version(
+    custom: client.CustomObjectsApi,
+    core: client.CoreV1Api,
+    models_namespace: tuple[str, Path],
+    serve: Any,
+) -> None:
+    namespace, _ = models_namespace
+    pods = serve("vgg16", load_delay={2: 4.0})  # version 2 takes 4 s to load on every pod
+    create(custom, namespace, vgg16())
+    wait_for_condition(custom, namespace, "vgg16", "Ready", "True")
+    before = pod_ids(core, namespace)
+    ips = [p.status.pod_ip for p in serving_pods(core, namespace, "vgg16")]
+    watch = LabelWatch(ips, "stable")
+    watch.start()
+
+    # Add version 2 as canary, then move stable onto it while it is still loading.
+    patch_spec(
+        custom,
+        namespace,
+        "vgg16",
+        {
+            "versionPolicy": {"specific": {"versions": [1, 2]}},
+            "versionLabels": {"stable": 1, "canary": 2},
+        },
+    )
+    wait_until(
+        lambda: any(
+            v["version"] == 2 and v["state"] == "LOADING"
+            for v in read(custom, namespace, "vgg16")["status"].get("versions", [])
+        ),
+        "version 2 LOADING in the status",
+    )
+    moved_at = time.monotonic()
+    patch_spec(
+        custom,
+        namespace,
+        "vgg16",
+        {
+            "versionPolicy": {"specific": {"versions": [2]}},
+            "versionLabels": {"stable": 2, "canary": 2},
+        },
+    )
+    held = wait_for_condition(
+        custom, namespace, "vgg16", "ConfigApplied", "False", "LabelMovePending"
+    )
+    assert (
+        "label stable stays on version 1 until version 2 is AVAILABLE"
+        in condition(held, "ConfigApplied")["message"]
+    )
+
+    tfm = wait_for_condition(custom, namespace, "vgg16", "Ready", "True", timeout=90)
+    watch.done.set()
+    watch.join()
+    assert tfm["status"]["labels"] == {"canary": 2, "stable": 2}
+    assert tfm["status"]["versions"] == [
+        {"version": 2, "state": "AVAILABLE", "availableReplicas": 2}
+    ]
+    for server in pods.servers.values():
+        assert (
+            server.served("vgg16").get(1) == "END"
+        )  # version 1 was unloaded: the policy dropped it
+    assert pod_ids(core, namespace) == before  # no pod restarted
+
+    failed = [s for s in watch.samples if s[2] != 200]
+    assert len(watch.samples) > 100, "the watch saw too little"
+    assert failed == [], f"a predict through stable failed: {failed[:5]}"
+    assert {v for *_, v in watch.samples} == {1, 2}
+    served_at = watch.first_time_all_resolve(2, after=moved_at)
+    print(f"\nstable 1->2 while version 2 loaded (4 s): served on all pods {served_at - moved_at:.1f} s after the spec change")  # fmt: skip
+
+
+def test_label_move_latency_between_loaded_versions(
+    custom: client.CustomObjectsApi,
+    core: client.CoreV1Api,
+    models_namespace: tuple[str, Path],
+    serve: Any,
+) -> None:
+    """Measures (prints, asserts nothing about speed) spec change -> label served on all pods."""
+    namespace, _ = models_namespace
+    serve("vgg16")
+    create(custom, namespace, vgg16(versionPolicy={"specific": {"versions": [1, 2]}}))
+    wait_for_condition(custom, namespace, "vgg16", "Ready", "True")
+    ips = [p.status.pod_ip for p in serving_pods(core, namespace, "vgg16")]
+    watch = LabelWatch(ips, "stable")
+    watch.start()
+    timings = []
+    for target in (2, 1, 2, 1, 2):
+        changed_at = time.monotonic()
+        patch_spec(custom, namespace, "vgg16", {"versionLabels": {"stable": target}})
+        wait_until(
+            lambda t=target: set(watch.latest().values()) == {t}, f"stable={target} everywhere"
+        )  # type: ignore[misc]
+        timings.append(watch.first_time_all_resolve(target, after=changed_at) - changed_at)
+    watch.done.set()
+    print(f"\nlabel move, spec change -> served on all {len(ips)} pods: median {statistics.median(timings):.2f} s, "
+          f"min {min(timings):.2f} s, max {max(timings):.2f} s over {len(timings)} moves")  # fmt: skip
+
+
+def test_failed_load_is_reported_and_the_old_version_keeps_serving(
+    custom: client.CustomObjectsApi,
+    core: client.CoreV1Api,
+    models_namespace: tuple[str, Path],
+    serve: Any,
+) -> None:
+    namespace, models = models_namespace
+    make_broken_version(models / "vgg16" / "4")
+    serve("vgg16")
+    create(custom, namespace, vgg16())
+    wait_for_condition(custom, namespace, "vgg16", "Ready", "True")
+
+    patch_spec(
+        custom,
+        namespace,
+        "vgg16",
+        {
+            "versionPolicy": {"specific": {"versions": [1, 4]}},
+            "versionLabels": {"stable": 1, "canary": 4},
+        },
+    )
+    tfm = wait_for_condition(custom, namespace, "vgg16", "Degraded", "True", "VersionLoadFailed")
+    message = condition(tfm, "Degraded")["message"]
+    assert message.startswith("Version 4 failed to load on vgg16-"), message
+    assert all(p.metadata.name in message for p in serving_pods(core, namespace, "vgg16"))
+    failed = next(v for v in tfm["status"]["versions"] if v["version"] == 4)
+    assert failed["state"] == "END"
+    assert failed["error"]  # TF's own error text
+    assert failed["error"] in message
+    assert {"version": 1, "state": "AVAILABLE", "availableReplicas": 2} in tfm["status"]["versions"]
+    assert tfm["status"]["labels"] == {"stable": 1}  # still served by the old version
+
+    patch_spec(
+        custom,
+        namespace,
+        "vgg16",
+        {
+            "versionPolicy": {"specific": {"versions": [1]}},
+            "versionLabels": {"stable": 1, "canary": None},
+        },
+    )
+    wait_for_condition(custom, namespace, "vgg16", "Ready", "True")
+
+
+def test_a_pod_that_does_not_answer_is_reported_not_fatal(
+    custom: client.CustomObjectsApi,
+    core: client.CoreV1Api,
+    models_namespace: tuple[str, Path],
+    serve: Any,
+) -> None:
+    namespace, _ = models_namespace
+    pods = serve("vgg16")
+    create(custom, namespace, vgg16())
+    wait_for_condition(custom, namespace, "vgg16", "Ready", "True")
+    silent = sorted(pods.servers)[0]
+    pods.stop_pod(silent)
+
+    def reported() -> dict[str, Any] | None:
+        tfm = read(custom, namespace, "vgg16")
+        return tfm if silent in condition(tfm, "ConfigApplied")["message"] else None
+
+    tfm = wait_until(reported, f"the status to name the silent pod {silent}")
+    assert "not answering" in condition(tfm, "ConfigApplied")["message"]
+    assert condition(tfm, "Ready")["status"] == "True"  # the other pod still serves
+    assert tfm["status"]["versions"] == [
+        {"version": 1, "state": "AVAILABLE", "availableReplicas": 1}
+    ]
+    assert tfm["status"]["labelSummary"] == {"stable": "1 (1/2)"}
+
+
+def test_a_reload_that_never_arrives_is_degraded_with_the_pod_named(
+    custom: client.CustomObjectsApi, models_namespace: tuple[str, Path], serve: Any
+) -> None:
+    namespace, _ = models_namespace
+    pods = serve("vgg16")
+    create(custom, namespace, vgg16(versionPolicy={"specific": {"versions": [1, 2]}}))
+    wait_for_condition(custom, namespace, "vgg16", "Ready", "True")
+    stuck = sorted(pods.servers)[1]
+    pods.frozen.add(stuck)  # its kubelet stops delivering ConfigMap updates
+
+    patch_spec(custom, namespace, "vgg16", {"versionLabels": {"stable": 2}})
+    tfm = wait_for_condition(
+        custom,
+        namespace,
+        "vgg16",
+        "Degraded",
+        "True",
+        "ReloadNotSeen",
+        timeout=30 + RELOAD_GRACE_SECONDS,
+    )
+    message = condition(tfm, "Degraded")["message"]
+    assert f"{stuck}: label stable resolves to 1, not 2" in message, message
+
+    pods.frozen.discard(stuck)
+    wait_for_condition(custom, namespace, "vgg16", "Ready", "True")

@@ -1,0 +1,111 @@
+"""plan.next_plan: per-pod TF Serving states in, the next models.config out (two-phase moves)."""
+
+import pytest
+
+from tfmodel_operator.plan import (
+    Decision,
+    Hold,
+    Plan,
+    PodServing,
+    VersionStatus,
+    mismatches,
+    next_plan,
+)
+from tfmodel_operator.spec import VersionPolicy
+
+
+def specific(*versions: int, **labels: int) -> Plan:
+    return Plan(
+        VersionPolicy("specific", versions=tuple(sorted(versions))), tuple(sorted(labels.items()))
+    )
+
+
+def latest(n: int, **labels: int) -> Plan:
+    return Plan(VersionPolicy("latest", num_versions=n), tuple(sorted(labels.items())))
+
+
+def pod(
+    name: str, available: tuple[int, ...], loading: tuple[int, ...] = (), **labels: int
+) -> PodServing:
+    states = [VersionStatus(v, "AVAILABLE") for v in available] + [
+        VersionStatus(v, "LOADING") for v in loading
+    ]
+    return PodServing(name, tuple(states), tuple(sorted(labels.items())))
+
+
+SILENT = PodServing("p3", error="timed out")
+
+CASES = [
+    ("first config is written as desired", specific(1, 2, stable=1), None, [], Decision(specific(1, 2, stable=1))),
+    ("no ready pod: a starting server loads everything first", specific(2, stable=2), specific(1, stable=1), [], Decision(specific(2, stable=2))),
+    ("unchanged", specific(1, stable=1), specific(1, stable=1), [pod("p1", (1,), stable=1)], Decision(specific(1, stable=1))),
+    ("phase one: load the new version beside the old, label stays",
+     specific(2, stable=2), specific(1, stable=1), [pod("p1", (1,), stable=1), pod("p2", (1,), stable=1)],
+     Decision(specific(1, 2, stable=1), holds=(Hold("stable", 1, 2, available_on=0, pods=2),))),
+    ("still loading on one pod: the label waits",
+     specific(2, stable=2), specific(1, 2, stable=1), [pod("p1", (1, 2), stable=1), pod("p2", (1,), (2,), stable=1)],
+     Decision(specific(1, 2, stable=1), holds=(Hold("stable", 1, 2, available_on=1, pods=2),))),
+    ("phase two: available everywhere, the label moves and the old version goes",
+     specific(2, stable=2), specific(1, 2, stable=1), [pod("p1", (1, 2), stable=1), pod("p2", (1, 2), stable=1)],
+     Decision(specific(2, stable=2))),
+    ("a pod that does not answer blocks the move, not the config",
+     specific(2, stable=2), specific(1, 2, stable=1), [pod("p1", (1, 2), stable=1), SILENT],
+     Decision(specific(1, 2, stable=1), holds=(Hold("stable", 1, 2, available_on=1, pods=2),))),
+    ("a canary on a new version: the version loads first, the new label is added after",
+     specific(1, 2, stable=1, canary=2), specific(1, stable=1), [pod("p1", (1,), stable=1)],
+     Decision(specific(1, 2, stable=1), waiting=("canary",))),
+    ("the new label's version is available everywhere",
+     specific(1, 2, stable=1, canary=2), specific(1, 2, stable=1), [pod("p1", (1, 2), stable=1)],
+     Decision(specific(1, 2, canary=2, stable=1))),
+    ("removing a label is always safe",
+     specific(1, stable=1), specific(1, 2, stable=1, canary=2), [pod("p1", (1, 2), stable=1, canary=2)],
+     Decision(specific(1, stable=1))),
+    ("latest policy: a label moves once its version is served",
+     latest(2, stable=3), latest(2, stable=2), [pod("p1", (2, 3), stable=2)], Decision(latest(2, stable=3))),
+    ("latest policy: a label to a version not served yet is held",
+     latest(2, stable=4), latest(2, stable=2), [pod("p1", (2, 3), stable=2)],
+     Decision(latest(2, stable=2), holds=(Hold("stable", 2, 4, available_on=0, pods=1),))),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("case", "desired", "current", "pods", "expected"), CASES, ids=[c[0] for c in CASES]
+)
+def test_next_plan(
+    case: str, desired: Plan, current: Plan | None, pods: list[PodServing], expected: Decision
+) -> None:
+    assert next_plan(desired, current, pods) == expected
+
+
+def test_a_label_never_points_at_a_version_not_available_on_every_pod() -> None:
+    """Walk a canary rollout step by step; after every step check the safety rule."""
+    desired = specific(2, stable=2)
+    current = specific(1, stable=1)
+    loaded = {"p1": {1}, "p2": {1}}
+    for step in range(6):
+        pods = [
+            pod(name, tuple(sorted(v)), stable=current.label("stable") or 0)
+            for name, v in loaded.items()
+        ]
+        decision = next_plan(desired, current, pods)
+        for label, version in decision.plan.labels:
+            if version != current.label(label):
+                assert all(version in v for v in loaded.values()), (step, label, version)
+        current = decision.plan
+        # TF Serving loads what the plan lists, one pod per step (p1 first), and unloads the rest.
+        name = "p1" if step % 2 == 0 else "p2"
+        loaded[name] = set(current.policy.versions)
+    assert current == desired
+
+
+def test_plan_round_trips_through_json() -> None:
+    plan = specific(1, 2, stable=1, canary=2)
+    assert Plan.from_json(plan.to_json()) == plan
+    assert Plan.from_json("not json") is None
+
+
+def test_mismatches_say_what_is_missing() -> None:
+    assert mismatches(specific(1, 2, stable=2), pod("p1", (1,), (2,), stable=1)) == [
+        "version 2 is LOADING", "label stable resolves to 1, not 2",
+    ]  # fmt: skip
+    assert mismatches(specific(1, stable=1), pod("p1", (1,), stable=1)) == []
