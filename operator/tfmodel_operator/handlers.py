@@ -17,7 +17,7 @@ from typing import Any
 import kopf
 
 from tfmodel_operator import config as c
-from tfmodel_operator import plan, render, serving, spec, status
+from tfmodel_operator import jobs, plan, render, serving, spec, status
 from tfmodel_operator.kube import Kube, Refused, connect
 
 RESYNC_SECONDS = float(os.environ.get("TFMODEL_RESYNC_SECONDS", "30"))
@@ -67,6 +67,7 @@ def tfmodel_changed(
 
 
 @kopf.on.event("apps", "v1", "deployments", labels=OWNED)
+@kopf.on.event("batch", "v1", "jobs", labels=OWNED)
 @kopf.on.event("v1", "services", labels=OWNED)
 @kopf.on.event("v1", "configmaps", labels=OWNED)
 def child_changed(
@@ -123,20 +124,25 @@ def reconcile(memo: kopf.Memo, namespace: str, name: str, logger: kopf.Logger) -
             publish(kube, body, status.invalid(generation, err, previous, now), logger)
             return
         children = kube.observe(tfmodel)
-        desired = plan.desired_plan(tfmodel)
         current = children.plan()
-        labels = {label for label, _ in desired.labels + (current.labels if current else ())}
-        pods = serving.observe(children.pods, tfmodel.model_name, labels)
+        names = {label for label, _ in tfmodel.version_labels + (current.labels if current else ())}
+        pods = serving.observe(children.pods, tfmodel.model_name, names)
+        served = {v for pod in pods for v in pod.available()}
+        exports = jobs.decide(tfmodel, children.jobs, children.export_pods, served)
+        desired = plan.gated(plan.desired_plan(tfmodel), exports.pending, current)
         decision = plan.next_plan(desired, current, pods)
         written: list[str] = []
         try:
-            for manifest in render.desired(tfmodel, decision.plan).in_apply_order():
+            for manifest in render.desired(tfmodel, decision.plan, exports.apply).in_apply_order():
                 if kube.apply(manifest):
                     written.append(manifest["kind"])
                     logger.info("Applied %s %s", manifest["kind"], manifest["metadata"]["name"])
         except Refused as err:
             publish(kube, body, status.apply_failed(generation, str(err), previous, now), logger)
             raise
+        for job in exports.prune:
+            kube.delete_job(namespace, job)
+            logger.info("Deleted superseded export Job %s", job)
         if written:
             children = kube.observe(tfmodel)
         observed = status.Observed(
@@ -145,7 +151,9 @@ def reconcile(memo: kopf.Memo, namespace: str, name: str, logger: kopf.Logger) -
             serving=pods,
             config_written=now if "ConfigMap" in written else children.config_written(),
         )
-        new = status.compute(tfmodel, decision, observed, previous, now, RELOAD_GRACE_SECONDS)
+        new = status.compute(
+            tfmodel, decision, observed, previous, now, RELOAD_GRACE_SECONDS, exports
+        )
         publish(kube, body, new, logger)
         settled = any(
             c["type"] == status.CONFIG_APPLIED and c["status"] == "True" for c in new["conditions"]

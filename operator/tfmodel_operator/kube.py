@@ -45,6 +45,8 @@ class Children:
     config_map: Manifest | None
     deployment: Manifest | None
     pods: list[Manifest]
+    jobs: list[Manifest]
+    export_pods: list[Manifest]
 
     def plan(self) -> Plan | None:
         """The plan last written into models.config, read back from the ConfigMap."""
@@ -73,12 +75,14 @@ class Kube:
         self.core = client.CoreV1Api(api)
         self.apps = client.AppsV1Api(api)
         self.custom = client.CustomObjectsApi(api)
+        self.batch = client.BatchV1Api(api)
         # kind -> (read, server-side apply) for every kind of child
-        core, apps = self.core, self.apps
+        core, apps, batch = self.core, self.apps, self.batch
         self._verbs: dict[str, tuple[Callable[..., Any], Callable[..., Any]]] = {
             "ConfigMap": (core.read_namespaced_config_map, core.patch_namespaced_config_map),
             "Service": (core.read_namespaced_service, core.patch_namespaced_service),
             "Deployment": (apps.read_namespaced_deployment, apps.patch_namespaced_deployment),
+            "Job": (batch.read_namespaced_job, batch.patch_namespaced_job),
         }
 
     def apply(self, manifest: Manifest) -> bool:
@@ -100,17 +104,24 @@ class Kube:
     def observe(self, tfmodel: TFModel) -> Children:
         """The live children the plan and the status are computed from."""
         namespace = tfmodel.namespace
-        selector = ",".join(f"{k}={v}" for k, v in server_selector(tfmodel).items())
-        pods = self.core.list_namespaced_pod(
-            namespace, label_selector=selector, _preload_content=False
-        )
+        server = ",".join(f"{k}={v}" for k, v in server_selector(tfmodel).items())
+        exports = f"{c.LABEL_INSTANCE}={tfmodel.name},{c.LABEL_COMPONENT}=export"
+        config_map = _raw(self.core.read_namespaced_config_map, config_map_name(tfmodel), namespace)
         return Children(
-            config_map=_raw(
-                self.core.read_namespaced_config_map, config_map_name(tfmodel), namespace
-            ),
+            config_map=config_map,
             deployment=_raw(self.apps.read_namespaced_deployment, tfmodel.name, namespace),
-            pods=_json(pods)["items"],
+            pods=_items(self.core.list_namespaced_pod, namespace, server),
+            jobs=_items(self.batch.list_namespaced_job, namespace, exports),
+            export_pods=_items(self.core.list_namespaced_pod, namespace, exports),
         )
+
+    def delete_job(self, namespace: str, name: str) -> None:
+        """Remove a superseded export Job and its pods (never any model data)."""
+        try:
+            self.batch.delete_namespaced_job(name, namespace, propagation_policy="Background")
+        except ApiException as err:
+            if err.status != 404:
+                raise
 
     def read_tfmodel(self, namespace: str, name: str) -> Manifest | None:
         return _raw(
@@ -174,6 +185,13 @@ def _raw(read: Callable[..., Any], *args: str) -> Manifest | None:
         if err.status == 404:
             return None
         raise
+
+
+def _items(list_: Callable[..., Any], namespace: str, selector: str) -> list[Manifest]:
+    items: list[Manifest] = _json(
+        list_(namespace, label_selector=selector, _preload_content=False)
+    )["items"]
+    return items
 
 
 def _json(response: Any) -> Manifest:

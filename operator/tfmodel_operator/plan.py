@@ -53,6 +53,26 @@ def desired_plan(tfmodel: TFModel) -> Plan:
     return Plan(policy=tfmodel.version_policy, labels=tfmodel.version_labels)
 
 
+def gated(desired: Plan, pending: frozenset[int], current: Plan | None) -> Plan:
+    """Versions still waiting for their export are neither served nor labelled: a label that
+    names one stays where it is (or is not written yet)."""
+    if not pending:
+        return desired
+    labels = {}
+    for label, version in desired.labels:
+        now = current.label(label) if current else None
+        if version not in pending:
+            labels[label] = version
+        elif now is not None and now not in pending:
+            labels[label] = now
+    policy = desired.policy
+    if policy.kind == "specific":
+        policy = VersionPolicy(
+            kind="specific", versions=tuple(v for v in policy.versions if v not in pending)
+        )
+    return Plan(policy, tuple(sorted(labels.items())))
+
+
 @dataclass(frozen=True)
 class VersionStatus:
     version: int

@@ -15,7 +15,7 @@ import jinja2
 
 from tfmodel_operator import config as c
 from tfmodel_operator.plan import Plan
-from tfmodel_operator.spec import Batching, TFModel, Toleration, VersionPolicy
+from tfmodel_operator.spec import Batching, Export, TFModel, Toleration, VersionPolicy
 
 Manifest = dict[str, Any]
 
@@ -39,17 +39,20 @@ class Desired:
     config_map: Manifest
     service: Manifest
     deployment: Manifest
+    jobs: tuple[Manifest, ...] = ()
 
     def in_apply_order(self) -> list[Manifest]:
         """Config before the pods that read it; the Service before its endpoints exist."""
-        return [self.config_map, self.service, self.deployment]
+        return [self.config_map, self.service, self.deployment, *self.jobs]
 
 
-def desired(tfmodel: TFModel, plan: Plan) -> Desired:
+def desired(tfmodel: TFModel, plan: Plan, exports: tuple[Export, ...] = ()) -> Desired:
+    """The children; `exports` are the exports whose Jobs should exist now."""
     return Desired(
         config_map=with_applied_hash(config_map(tfmodel, plan)),
         service=with_applied_hash(service(tfmodel)),
         deployment=with_applied_hash(deployment(tfmodel)),
+        jobs=tuple(with_applied_hash(export_job(tfmodel, e)) for e in exports),
     )
 
 
@@ -354,6 +357,108 @@ def volumes(tfmodel: TFModel) -> list[Manifest]:
         {"name": "models", **models},
         {"name": "tmp", "emptyDir": {}},
     ]
+
+
+# --- export Jobs --------------------------------------------------------------------------------
+
+EXPORT_VERSION = f"{c.GROUP}/export-version"
+
+
+def export_inputs(tfmodel: TFModel, export: Export) -> dict[str, Any]:
+    """Everything that decides what an export writes: a Job's name carries its hash, because a
+    Job's pod template is immutable and a published version must never change."""
+    return {
+        "application": export.application, "weights": export.weights, "version": export.version,
+        "warmup": export.warmup, "imageSignature": export.image_signature,
+        "image": tfmodel.export_image, "modelName": tfmodel.model_name,
+        "basePath": tfmodel.base_path, "storage": [tfmodel.storage.kind, tfmodel.storage.claim_name,
+        tfmodel.storage.sub_path, tfmodel.storage.server, tfmodel.storage.path],
+    }  # fmt: skip
+
+
+def export_job_name(tfmodel: TFModel, export: Export) -> str:
+    """`<name>-export-v<N>-<hash10>`, shortened to fit a label value (63 characters)."""
+    prefix = f"{tfmodel.name}-export-v{export.version}"[:52].rstrip("-")
+    return f"{prefix}-{digest(export_inputs(tfmodel, export))[:10]}"
+
+
+def export_job(tfmodel: TFModel, export: Export) -> Manifest:
+    meta = metadata(tfmodel, export_job_name(tfmodel, export), "export")
+    meta["labels"][EXPORT_VERSION] = str(export.version)
+    weights = export.weights
+    if weights not in ("imagenet", "none"):
+        weights = f"{tfmodel.base_path}/{weights}"  # a file on the model volume
+    args = [
+        "--application", export.application, "--weights", weights,
+        "--version", str(export.version), "--base-path", tfmodel.base_path,
+        "--model-name", tfmodel.model_name,
+    ]  # fmt: skip
+    if export.warmup:
+        args.append("--warmup")
+    if not export.image_signature:
+        args.append("--no-image-signature")
+    models_mount: Manifest = {
+        "name": "models",
+        "mountPath": tfmodel.base_path,
+    }  # read-write here only
+    if tfmodel.storage.sub_path:
+        models_mount["subPath"] = tfmodel.storage.sub_path
+    pod: Manifest = {
+        "restartPolicy": "Never",
+        "automountServiceAccountToken": False,
+        "securityContext": {
+            "runAsNonRoot": True,
+            "runAsUser": SERVER_UID,
+            "runAsGroup": SERVER_UID,
+            "seccompProfile": {"type": "RuntimeDefault"},
+        },
+        "containers": [
+            {
+                "name": "export",
+                "image": tfmodel.export_image,
+                "args": args,
+                "env": [
+                    {"name": "HOME", "value": "/tmp"},
+                    {"name": "KERAS_HOME", "value": "/tmp/keras"},
+                ],
+                "resources": {
+                    "requests": {"cpu": "1", "memory": "2Gi"},
+                    "limits": {"memory": "6Gi"},
+                },
+                # The exporter's last words become the pod's termination message, and so the
+                # TFModel's status when an export fails.
+                "terminationMessagePolicy": "FallbackToLogsOnError",
+                "securityContext": {
+                    "allowPrivilegeEscalation": False,
+                    "readOnlyRootFilesystem": True,
+                    "runAsNonRoot": True,
+                    "capabilities": {"drop": ["ALL"]},
+                },
+                "volumeMounts": [models_mount, {"name": "tmp", "mountPath": "/tmp"}],
+            }
+        ],
+        "volumes": [v for v in volumes(tfmodel) if v["name"] != "config"],
+    }
+    models = next(v for v in pod["volumes"] if v["name"] == "models")
+    for source in ("persistentVolumeClaim", "nfs"):
+        if source in models:
+            models[source] = {**models[source], "readOnly": False}
+    if tfmodel.node_selector:
+        pod["nodeSelector"] = dict(tfmodel.node_selector)
+    if tfmodel.tolerations:
+        pod["tolerations"] = [toleration(t) for t in tfmodel.tolerations]
+    return {
+        "apiVersion": "batch/v1",
+        "kind": "Job",
+        "metadata": meta,
+        "spec": {
+            # No ttlSecondsAfterFinished: the finished Job is the record that the version was
+            # published; deleting it would make the next reconcile export again.
+            "backoffLimit": 1,
+            "activeDeadlineSeconds": 3600,
+            "template": {"metadata": {"labels": labels(tfmodel, "export")}, "spec": pod},
+        },
+    }
 
 
 def is_applied(desired: Any, live: Any) -> bool:

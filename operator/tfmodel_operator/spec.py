@@ -14,6 +14,8 @@ from typing import Any, Literal
 DEFAULT_IMAGE = "tensorflow/serving:2.20.0"
 DEFAULT_GPU_RESOURCE = "nvidia.com/gpu"
 DEFAULT_CONFIG_POLL_SECONDS = 30
+DEFAULT_EXPORT_IMAGE = "ghcr.io/tfmodel/tfmodel-exporter:0.1.0"
+APPLICATION = re.compile(r"^[A-Z][A-Za-z0-9]{0,63}$")  # a keras.applications name
 MAX_GPUS = 16
 MAX_VERSIONS = 100
 
@@ -95,6 +97,17 @@ class Batching:
 
 
 @dataclass(frozen=True)
+class Export:
+    """One SavedModel version to build with keras.applications and publish atomically."""
+
+    version: int
+    application: str = "VGG16"
+    weights: str = "imagenet"  # imagenet | none | a path relative to the model volume
+    warmup: bool = False
+    image_signature: bool = True
+
+
+@dataclass(frozen=True)
 class Resources:
     requests: tuple[tuple[str, str], ...] = ()
     limits: tuple[tuple[str, str], ...] = ()
@@ -120,6 +133,8 @@ class TFModel:
     node_selector: tuple[tuple[str, str], ...]
     tolerations: tuple[Toleration, ...]
     affinity: Mapping[str, Any] | None = field(default=None, hash=False)
+    exports: tuple[Export, ...] = ()
+    export_image: str = DEFAULT_EXPORT_IMAGE
 
     @property
     def device(self) -> str:
@@ -175,13 +190,17 @@ def parse(body: Mapping[str, Any]) -> TFModel:
         node_selector=_string_map(spec.get("nodeSelector"), "spec.nodeSelector"),
         tolerations=_tolerations(spec.get("tolerations"), "spec.tolerations"),
         affinity=_optional_mapping(spec.get("affinity"), "spec.affinity"),
+        exports=_exports(spec.get("exports")),
+        export_image=_string(
+            spec.get("exportImage", DEFAULT_EXPORT_IMAGE), "spec.exportImage", IMAGE, 512
+        ),
     )
 
 
 SPEC_FIELDS = {
     "modelName", "storage", "basePath", "versionPolicy", "versionLabels", "replicas", "image",
     "resources", "gpu", "configPollSeconds", "batching", "nodeSelector", "tolerations",
-    "affinity",
+    "affinity", "exports", "exportImage",
 }  # fmt: skip
 
 
@@ -211,6 +230,34 @@ def _storage(value: Any) -> Storage:
         server=_string(nfs.get("server"), f"{where}.server", HOST, max_length=253),
         path=_string(nfs.get("path"), f"{where}.path", ABSOLUTE_PATH, max_length=255),
     )
+
+
+def _exports(value: Any) -> tuple[Export, ...]:
+    if value is None:
+        return ()
+    if not isinstance(value, list) or len(value) > MAX_VERSIONS:
+        raise InvalidSpec("spec.exports", f"must be a list of at most {MAX_VERSIONS} exports")
+    result = []
+    for i, item in enumerate(value):
+        at = f"spec.exports[{i}]"
+        raw = _mapping(item, at)
+        _no_unknown(raw, at, {"version", "application", "weights", "warmup", "imageSignature"})
+        weights = _string(raw.get("weights", "imagenet"), f"{at}.weights", RELATIVE_PATH, 255)
+        result.append(
+            Export(
+                version=_integer(raw.get("version"), f"{at}.version", 1, 2**63 - 1),
+                application=_string(
+                    raw.get("application", "VGG16"), f"{at}.application", APPLICATION, 64
+                ),
+                weights=weights,
+                warmup=_boolean(raw.get("warmup", False), f"{at}.warmup"),
+                image_signature=_boolean(raw.get("imageSignature", True), f"{at}.imageSignature"),
+            )
+        )
+    versions = [e.version for e in result]
+    if len(set(versions)) != len(versions):
+        raise InvalidSpec("spec.exports", "must not export a version twice")
+    return tuple(sorted(result, key=lambda e: e.version))
 
 
 def _version_policy(value: Any) -> VersionPolicy:
@@ -414,6 +461,12 @@ def _integer(value: Any, where: str, minimum: int, maximum: int | None = None) -
     if value < minimum or (maximum is not None and value > maximum):
         upper = f" and at most {maximum}" if maximum is not None else ""
         raise InvalidSpec(where, f"must be at least {minimum}{upper}, got {value}")
+    return value
+
+
+def _boolean(value: Any, where: str) -> bool:
+    if not isinstance(value, bool):
+        raise InvalidSpec(where, "must be true or false")
     return value
 
 

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, TypedDict
 
+from tfmodel_operator.jobs import FAILED, ExportDecision
 from tfmodel_operator.plan import (
     Decision,
     Plan,
@@ -22,7 +23,8 @@ from tfmodel_operator.spec import InvalidSpec, TFModel, VersionPolicy
 
 Manifest = dict[str, Any]
 
-READY, PROGRESSING, DEGRADED, CONFIG_APPLIED = "Ready", "Progressing", "Degraded", "ConfigApplied"
+READY, PROGRESSING, DEGRADED = "Ready", "Progressing", "Degraded"
+CONFIG_APPLIED, EXPORTED = "ConfigApplied", "Exported"
 
 # Reasons (CamelCase, reused as event reasons).
 AS_EXPECTED = "AsExpected"
@@ -46,6 +48,11 @@ LABEL_MOVE_PENDING = "LabelMovePending"
 VERSION_LOAD_FAILED = "VersionLoadFailed"
 RELOAD_NOT_SEEN = "ReloadNotSeen"
 IN_TRANSITION = (NO_POD_ANSWERED, LOADING, WAITING_FOR_RELOAD, LABEL_MOVE_PENDING)
+# Exported: have the export Jobs published every version they build?
+EXPORTS_SUCCEEDED = "ExportsSucceeded"
+EXPORT_RUNNING = "ExportRunning"
+EXPORT_FAILED = "ExportFailed"
+EXPORT_REFUSED = "ExportRefused"
 
 MAX_MESSAGE = 1024
 # Order of the states a version passes through; the least advanced one describes a version.
@@ -79,6 +86,7 @@ class Event:
 
 
 Verdict = tuple[bool, str, str]  # (status, reason, message)
+NO_EXPORTS = ExportDecision()
 
 
 def compute(
@@ -88,17 +96,19 @@ def compute(
     previous: Manifest,
     now: datetime,
     reload_grace: float = 120.0,
+    exports: ExportDecision = NO_EXPORTS,
 ) -> Manifest:
     deployment = observed.deployment or {}
     dep_status = deployment.get("status", {})
     config = config_applied(tfmodel, decision, observed, now, reload_grace)
-    degraded = degraded_cause(observed) or (
-        (True, config[1], config[2])
-        if config[1] in (VERSION_LOAD_FAILED, RELOAD_NOT_SEEN)
-        else None
+    exported = export_verdict(exports)
+    stuck = (VERSION_LOAD_FAILED, RELOAD_NOT_SEEN, EXPORT_FAILED, EXPORT_REFUSED)
+    degraded = degraded_cause(observed) or next(
+        ((True, v[1], v[2]) for v in (exported, config) if v[1] in stuck), None
     )
-    progressing = rollout_progress(tfmodel, deployment) or (
-        (True, config[1], config[2]) if config[1] in IN_TRANSITION else None
+    moving = (*IN_TRANSITION, EXPORT_RUNNING)
+    progressing = rollout_progress(tfmodel, deployment) or next(
+        ((True, v[1], v[2]) for v in (exported, config) if v[1] in moving), None
     )
     ready = readiness(tfmodel, deployment, degraded, progressing, config)
     answered = [p for p in observed.serving if p.answered]
@@ -115,6 +125,7 @@ def compute(
                 or (False, ROLLOUT_COMPLETE, "All pods run the current spec"),
                 DEGRADED: degraded or (False, AS_EXPECTED, ""),
                 CONFIG_APPLIED: config,
+                EXPORTED: exported,
             },
         ),
         "replicas": dep_status.get("replicas", 0),
@@ -127,8 +138,35 @@ def compute(
             label: f"{version} ({count}/{len(observed.serving)})"
             for label, (version, count) in labels.items()
         },
+        "exports": [state.as_status() for state in exports.states],
         "endpoints": endpoints(tfmodel),
     }
+
+
+def export_verdict(exports: ExportDecision) -> Verdict:
+    failed = [s for s in exports.states if s.state == FAILED]
+    if exports.refused:
+        return False, EXPORT_REFUSED, "; ".join(exports.refused)
+    if failed:
+        return (
+            False,
+            EXPORT_FAILED,
+            "; ".join(
+                f"Export of version {s.version} failed (Job {s.job}): {s.message}" for s in failed
+            ),
+        )
+    if exports.pending:
+        waiting = [s for s in exports.states if s.version in exports.pending]
+        return (
+            False,
+            EXPORT_RUNNING,
+            "; ".join(
+                f"version {s.version} is not served until Job {s.job} succeeds ({s.state})"
+                for s in waiting
+            ),
+        )
+    done = len(exports.states)
+    return True, EXPORTS_SUCCEEDED, f"{done} of {done} exports succeeded" if done else "No exports"
 
 
 def invalid(generation: int, error: InvalidSpec, previous: Manifest, now: datetime) -> Manifest:
@@ -345,7 +383,7 @@ def conditions(
                 lastTransitionTime=old["lastTransitionTime"] if kept and old else timestamp(now),
             )
         )
-    order = [READY, PROGRESSING, DEGRADED, CONFIG_APPLIED]
+    order = [READY, PROGRESSING, DEGRADED, CONFIG_APPLIED, EXPORTED]
     return sorted(
         result, key=lambda c: order.index(c["type"]) if c["type"] in order else len(order)
     )

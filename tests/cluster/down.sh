@@ -33,4 +33,4 @@ if [ -f "$pids_file" ]; then
   done <"$pids_file"
 fi
 # Remove only what up.sh creates, never the directory's other contents.
-rm -rf "$run/pids" "$run/pki" "$run/etcd" "$run/logs" "$run/kubeconfig"
+rm -rf "$run/pids" "$run/pki" "$run/etcd" "$run/logs" "$run/kubeconfig" "$run/kwok-stages.yaml"

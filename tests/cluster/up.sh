@@ -100,8 +100,12 @@ start kube-controller-manager kube-controller-manager --kubeconfig="$kubeconfig"
 start kube-scheduler kube-scheduler --kubeconfig="$kubeconfig" \
   --authentication-kubeconfig="$kubeconfig" --authorization-kubeconfig="$kubeconfig" \
   --bind-address=127.0.0.1 --secure-port="$sched_port" --leader-elect=false --profiling=false
+# kwok's fast stages, except that a Job's pod runs for 4 s before it completes, so that a
+# running export can be seen (and, in tests, failed the way a kubelet would report it).
+awk '/^  name: pod-complete$/ {job = 1} {print} job && /^spec:$/ {print "  delay:\n    durationMilliseconds: 4000"; job = 0}' \
+  "$bin/kwok-stages.yaml" >"$run/kwok-stages.yaml"
 # Pod IPs come from 127.10.0.0/16: the operator dials pod IPs, and only loopback may be dialed here.
-start kwok kwok --kubeconfig="$kubeconfig" --config="$bin/kwok-stages.yaml" \
+start kwok kwok --kubeconfig="$kubeconfig" --config="$run/kwok-stages.yaml" \
   --manage-all-nodes=false --manage-nodes-with-annotation-selector=kwok.x-k8s.io/node=fake \
   --cidr=127.10.0.0/16 --node-ip=127.0.0.1 --node-lease-duration-seconds=40
 wait_for kube-controller-manager curl -fsSk --max-time 2 "https://127.0.0.1:$kcm_port/healthz"

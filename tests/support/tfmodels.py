@@ -82,6 +82,10 @@ INVALID: list[tuple[str, list[Callable[[Body], None]], str]] = [
     ("toleration-bad-operator", [_with("spec.tolerations", [{"key": "a", "operator": "Maybe"}])], "spec.tolerations[0].operator"),
     ("node-selector-newline", [_with("spec.nodeSelector", {"disk": "ssd\nx"})], "spec.nodeSelector"),
     ("unknown-field-typo", [_with("spec.modelname", "vgg16")], "spec.modelname"),
+    ("export-version-duplicated", [_with("spec.exports", [{"version": 2}, {"version": 2}])], "spec.exports"),
+    ("export-version-zero", [_with("spec.exports", [{"version": 0}])], "spec.exports"),
+    ("export-weights-traversal", [_with("spec.exports", [{"version": 2, "weights": "../../etc/passwd"}])], "spec.exports"),
+    ("export-application-injection", [_with("spec.exports", [{"version": 2, "application": "VGG16 --weights=x"}])], "spec.exports"),
 ]  # fmt: skip
 
 

@@ -7,6 +7,7 @@ import pytest
 
 from support.tfmodels import tfmodel
 from tfmodel_operator import spec, status
+from tfmodel_operator.jobs import ExportDecision, ExportState
 from tfmodel_operator.plan import Decision, Hold, PodServing, VersionStatus, desired_plan
 
 NOW = datetime(2026, 11, 25, 12, 0, 0, 123456, tzinfo=UTC)
@@ -76,9 +77,12 @@ def compute(observed: status.Observed, decision: Decision = DESIRED, previous: d
 def verdicts(
     observed: status.Observed, decision: Decision = DESIRED, now: datetime = NOW
 ) -> dict[str, tuple[str, str]]:
+    """The conditions without Exported, which has tests of its own."""
+    computed = compute(observed, decision, now=now)
     return {
         c["type"]: (c["status"], c["reason"])
-        for c in compute(observed, decision, now=now)["conditions"]
+        for c in computed["conditions"]
+        if c["type"] != "Exported"
     }
 
 
@@ -219,7 +223,8 @@ def test_transition_time_is_kept_while_status_holds() -> None:
     rolling = compute(seen(deployment(updated=1)), previous=first, now=later)
     times = {c["type"]: c["lastTransitionTime"] for c in rolling["conditions"]}
     assert times == {"Ready": "2026-11-25T12:05:00Z", "Progressing": "2026-11-25T12:05:00Z",
-                     "Degraded": "2026-11-25T12:00:00Z", "ConfigApplied": "2026-11-25T12:00:00Z"}  # fmt: skip
+                     "Degraded": "2026-11-25T12:00:00Z", "ConfigApplied": "2026-11-25T12:00:00Z",
+                     "Exported": "2026-11-25T12:00:00Z"}  # fmt: skip
 
 
 def test_invalid_spec_keeps_the_rest_of_the_status() -> None:
@@ -263,3 +268,36 @@ def test_events_only_on_ready_and_degraded_transitions() -> None:
 def test_long_messages_are_capped() -> None:
     computed = compute(seen(deployment(available=0), [unschedulable_pod("x" * 5000)]))
     assert all(len(c["message"]) <= 1024 for c in computed["conditions"])
+
+
+def exports(*states: ExportState, refused: tuple[str, ...] = ()) -> ExportDecision:
+    pending = frozenset(s.version for s in states if s.state != "Succeeded")
+    return ExportDecision(states=states, refused=refused, pending=pending)
+
+
+@pytest.mark.parametrize(
+    ("decision", "exported", "ready", "degraded"),
+    [
+        (exports(), ("True", "ExportsSucceeded", "No exports"), "True", "False"),
+        (exports(ExportState(3, "vgg16-export-v3-abc", "Succeeded")), ("True", "ExportsSucceeded", "1 of 1 exports succeeded"), "True", "False"),
+        (exports(ExportState(3, "vgg16-export-v3-abc", "Running")),
+         ("False", "ExportRunning", "version 3 is not served until Job vgg16-export-v3-abc succeeds (Running)"), "False", "False"),
+        (exports(ExportState(3, "vgg16-export-v3-abc", "Failed", "pod p: no such weights file")),
+         ("False", "ExportFailed", "Export of version 3 failed (Job vgg16-export-v3-abc): pod p: no such weights file"), "False", "True"),
+        (exports(ExportState(2, "vgg16-export-v2-abc", "Succeeded"), refused=("spec.exports[version=2]: ...",)),
+         ("False", "ExportRefused", "spec.exports[version=2]: ..."), "False", "True"),
+    ],
+)  # fmt: skip
+def test_exports_gate_readiness(
+    decision: ExportDecision, exported: tuple[str, str, str], ready: str, degraded: str
+) -> None:
+    computed = status.compute(
+        MODEL, DESIRED, seen(deployment()), {}, NOW, reload_grace=60, exports=decision
+    )
+    condition = cond(computed, "Exported")
+    assert (condition["status"], condition["reason"], condition["message"]) == exported
+    assert (cond(computed, "Ready")["status"], cond(computed, "Degraded")["status"]) == (
+        ready,
+        degraded,
+    )
+    assert computed["exports"] == [s.as_status() for s in decision.states]
