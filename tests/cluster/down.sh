@@ -10,7 +10,7 @@ run=${1:-$here/../../.cluster}
 pids_file=$run/pids
 
 # A PID counts only while it still runs the program recorded for it (PIDs get reused).
-alive() { [ "$(cat "/proc/$1/comm" 2>/dev/null)" = "${2:0:15}" ]; }
+alive() { tr '\0' ' ' <"/proc/$1/cmdline" 2>/dev/null | grep -q -- "$2"; }
 if $check; then
   [ -s "$pids_file" ] || exit 1
   while read -r pid name; do alive "$pid" "$name" || exit 1; done <"$pids_file"
@@ -33,4 +33,4 @@ if [ -f "$pids_file" ]; then
   done <"$pids_file"
 fi
 # Remove only what up.sh creates, never the directory's other contents.
-rm -rf "$run/pids" "$run/pki" "$run/etcd" "$run/logs" "$run/kubeconfig" "$run/kwok-stages.yaml"
+rm -rf "$run/pids" "$run/pki" "$run/etcd" "$run/logs" "$run/kubeconfig" "$run/kwok-stages.yaml" "$run/pods"
