@@ -170,32 +170,26 @@ def export_verdict(exports: ExportDecision) -> Verdict:
 
 
 def invalid(generation: int, error: InvalidSpec, previous: Manifest, now: datetime) -> Manifest:
-    """The spec cannot be served: say which field and why; everything else stays as it was."""
-    message = str(error)
-    verdicts = {
-        READY: (False, INVALID_SPEC, message),
-        PROGRESSING: (False, INVALID_SPEC, "Waiting for a valid spec"),
-        DEGRADED: (True, INVALID_SPEC, message),
-    }
-    return {
-        **previous,
-        "observedGeneration": generation,
-        "conditions": conditions(generation, previous, now, verdicts),
-    }
+    return blocked(generation, INVALID_SPEC, str(error), "Waiting for a valid spec", previous, now)
 
 
 def apply_failed(generation: int, message: str, previous: Manifest, now: datetime) -> Manifest:
     """The apiserver refused a child: the spec is valid but cannot be realised as written."""
+    waiting = "Waiting for the children to be accepted"
+    return blocked(generation, APPLY_FAILED, message, waiting, previous, now)
+
+
+def blocked(
+    generation: int, reason: str, message: str, waiting: str, previous: Manifest, now: datetime
+) -> Manifest:
+    """Say why the spec cannot be realised; everything else in the status stays as it was."""
     verdicts = {
-        READY: (False, APPLY_FAILED, message),
-        PROGRESSING: (False, APPLY_FAILED, "Waiting for the children to be accepted"),
-        DEGRADED: (True, APPLY_FAILED, message),
+        READY: (False, reason, message),
+        PROGRESSING: (False, reason, waiting),
+        DEGRADED: (True, reason, message),
     }
-    return {
-        **previous,
-        "observedGeneration": generation,
-        "conditions": conditions(generation, previous, now, verdicts),
-    }
+    conditions_ = conditions(generation, previous, now, verdicts)
+    return {**previous, "observedGeneration": generation, "conditions": conditions_}
 
 
 def config_applied(

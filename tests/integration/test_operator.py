@@ -46,6 +46,16 @@ def patch_spec(
     custom.patch_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, name, {"spec": spec})
 
 
+def serve_ready(
+    custom: client.CustomObjectsApi, namespace: str, serve: Any, body: dict[str, Any]
+) -> dict[str, Any]:
+    """Create a TFModel with TF Serving on its pods, and wait until it is Ready."""
+    name = body["metadata"]["name"]
+    serve(name)
+    create(custom, namespace, body)
+    return wait_for_condition(custom, namespace, name, "Ready", "True")
+
+
 def condition(tfm: dict[str, Any], kind: str) -> dict[str, Any]:
     conditions = tfm.get("status", {}).get("conditions", [])
     return next((c for c in conditions if c["type"] == kind), {})
@@ -151,9 +161,7 @@ def test_label_and_version_changes_reach_the_config_without_restarting_pods(
     models_namespace: tuple[str, Path], serve: Any,
 ) -> None:  # fmt: skip
     namespace, _ = models_namespace
-    serve("vgg16")
-    create(custom, namespace, sample("vgg16"))
-    wait_for_condition(custom, namespace, "vgg16", "Ready", "True")
+    serve_ready(custom, namespace, serve, sample("vgg16"))
     pods_before = {
         (p.metadata.name, p.metadata.uid) for p in serving_pods(core, namespace, "vgg16")
     }
@@ -202,9 +210,7 @@ def test_resync_with_nothing_changed_writes_nothing(
     models_namespace: tuple[str, Path], serve: Any,
 ) -> None:  # fmt: skip
     namespace, _ = models_namespace
-    serve("vgg16")
-    create(custom, namespace, sample("vgg16"))
-    wait_for_condition(custom, namespace, "vgg16", "Ready", "True")
+    serve_ready(custom, namespace, serve, sample("vgg16"))
     time.sleep(RESYNC_SECONDS)  # let the last status write and its echoes settle
     children_before = resource_versions(core, apps, namespace, "vgg16")
     tfmodel_before = read(custom, namespace, "vgg16")["metadata"]["resourceVersion"]
@@ -222,9 +228,7 @@ def test_hand_edits_and_deletions_of_children_are_undone(
     models_namespace: tuple[str, Path], serve: Any,
 ) -> None:  # fmt: skip
     namespace, _ = models_namespace
-    serve("vgg16")
-    create(custom, namespace, sample("vgg16"))
-    wait_for_condition(custom, namespace, "vgg16", "Ready", "True")
+    serve_ready(custom, namespace, serve, sample("vgg16"))
     config_before = models_config(core, namespace, "vgg16")
 
     core.patch_namespaced_config_map(
@@ -280,9 +284,7 @@ def test_deleting_the_tfmodel_collects_children_and_keeps_the_data(
 ) -> None:  # fmt: skip
     namespace, models = models_namespace
     model_data = {p: p.read_bytes() for p in models.rglob("*") if p.is_file()}
-    serve("vgg16")
-    create(custom, namespace, sample("vgg16"))
-    wait_for_condition(custom, namespace, "vgg16", "Ready", "True")
+    serve_ready(custom, namespace, serve, sample("vgg16"))
     custom.delete_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, "vgg16")
 
     def exists(read_child: Any) -> bool:
@@ -324,9 +326,7 @@ def test_an_error_only_the_operator_can_judge_degrades_just_that_tfmodel(
     custom: client.CustomObjectsApi, models_namespace: tuple[str, Path], serve: Any,
 ) -> None:  # fmt: skip
     namespace, _ = models_namespace
-    serve("vgg16")
-    create(custom, namespace, sample("vgg16"))
-    wait_for_condition(custom, namespace, "vgg16", "Ready", "True")
+    serve_ready(custom, namespace, serve, sample("vgg16"))
     bad_affinity = {
         "nodeAffinity": {
             "requiredDuringSchedulingIgnoredDuringExecution": {

@@ -14,7 +14,15 @@ from typing import Any
 import requests
 from conftest import RELOAD_GRACE_SECONDS
 from kubernetes import client
-from test_operator import condition, create, patch_spec, read, serving_pods, wait_for_condition
+from test_operator import (
+    condition,
+    create,
+    patch_spec,
+    read,
+    serve_ready,
+    serving_pods,
+    wait_for_condition,
+)
 
 from support.polling import wait_until
 from support.tfmodels import tfmodel
@@ -185,9 +193,7 @@ def test_failed_load_is_reported_and_the_old_version_keeps_serving(
 ) -> None:
     namespace, models = models_namespace
     make_broken_version(models / "vgg16" / "4")
-    serve("vgg16")
-    create(custom, namespace, vgg16())
-    wait_for_condition(custom, namespace, "vgg16", "Ready", "True")
+    serve_ready(custom, namespace, serve, vgg16())
 
     patch_spec(
         custom,
@@ -198,10 +204,16 @@ def test_failed_load_is_reported_and_the_old_version_keeps_serving(
             "versionLabels": {"stable": 1, "canary": 4},
         },
     )
-    tfm = wait_for_condition(custom, namespace, "vgg16", "Degraded", "True", "VersionLoadFailed")
+    wait_for_condition(custom, namespace, "vgg16", "Degraded", "True", "VersionLoadFailed")
+    pods = [p.metadata.name for p in serving_pods(core, namespace, "vgg16")]
+
+    def on_every_pod() -> dict[str, Any] | None:  # each pod fails on its own schedule
+        tfm = read(custom, namespace, "vgg16")
+        return tfm if all(p in condition(tfm, "Degraded")["message"] for p in pods) else None
+
+    tfm = wait_until(on_every_pod, "the failure to be reported for every pod")
     message = condition(tfm, "Degraded")["message"]
     assert message.startswith("Version 4 failed to load on vgg16-"), message
-    assert all(p.metadata.name in message for p in serving_pods(core, namespace, "vgg16"))
     failed = next(v for v in tfm["status"]["versions"] if v["version"] == 4)
     assert failed["state"] == "END"
     assert failed["error"]  # TF's own error text
