@@ -1,8 +1,12 @@
-"""The `tfmodel` command: run the operator, or render a TFModel's children offline."""
+"""The `tfmodel` command: run the operator, render a TFModel's children offline, export a model
+version for TF Serving, or ask a served model to classify an image."""
 
 import argparse
+import contextlib
+import os
+import signal
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -33,9 +37,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         "-f", "--filename", required=True, type=Path, help="TFModel YAML ('-' for stdin)"
     )
 
+    add_export_parser(commands)
+    add_predict_parser(commands)
+
     args = parser.parse_args(argv)
     if args.command == "run":
         return run_operator(args.namespace, args.liveness, args.log_format, args.verbose)
+    if args.command == "export":
+        return export_model(args)
+    if args.command == "predict":
+        return predict_image(args)
     return render_file(args.filename)
 
 
@@ -74,6 +85,197 @@ def render_file(path: Path) -> int:
         print(f"tfmodel render: no {c.KIND} in {path}", file=sys.stderr)
         return 2
     yaml.safe_dump_all(children, sys.stdout, sort_keys=False)
+    return 0
+
+
+def add_export_parser(commands: Any) -> None:
+    export = commands.add_parser(
+        "export",
+        help="export a keras.applications model as a TF Serving version (needs tensorflow)",
+        description=(
+            "Build a keras.applications model and publish it as <base-path>/<version>: written "
+            "to <base-path>/.tmp-<version>, loaded back and checked, then renamed, so TF Serving "
+            "never sees a partial version. Signatures: serving_default (image: preprocessed "
+            "float32 [N,H,W,3]) and image_bytes (image_bytes: JPEG/PNG/GIF/BMP file contents), "
+            "both returning predictions. Exit codes: 0 published, 1 failed, 2 refused (bad "
+            "input, or the version exists: published versions are immutable)."
+        ),
+    )
+    export.add_argument(
+        "--application", default="VGG16", help="a keras.applications model (default VGG16)"
+    )
+    export.add_argument(
+        "--weights",
+        required=True,
+        help="imagenet (downloaded by Keras from the internet), none (random), or a "
+        ".weights.h5 file",
+    )
+    export.add_argument("--version", type=int, required=True, help="the version number, N >= 1")
+    export.add_argument(
+        "--base-path", type=Path, required=True, help="the model's base path (holds the versions)"
+    )
+    export.add_argument(
+        "--model-name",
+        help="TF Serving model name in the warmup requests (default: the lowercase application)",
+    )
+    export.add_argument(
+        "--warmup",
+        action="store_true",
+        help="write assets.extra/tf_serving_warmup_requests so TF Serving warms the model up",
+    )
+    export.add_argument(
+        "--warmup-records",
+        type=int,
+        default=1,
+        metavar="N",
+        help="warmup requests per signature (default 1; at most 1000 in all)",
+    )
+    export.add_argument(
+        "--no-image-signature",
+        dest="image_signature",
+        action="store_false",
+        help="only serving_default, no image_bytes signature",
+    )
+
+
+def export_model(args: argparse.Namespace) -> int:
+    # Keep TensorFlow's C++ INFO/WARNING lines out of the log: an export Job's last log lines
+    # become its termination message, and so the TFModel's status.
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    from tfmodel_operator import export
+
+    try:
+        with _sigterm_as_exit():
+            result = export.export(
+                args.application,
+                args.weights,
+                args.version,
+                args.base_path,
+                warmup=args.warmup,
+                warmup_records=args.warmup_records,
+                image_signature=args.image_signature,
+                model_name=args.model_name,
+                progress=export.stderr_progress,
+            )
+    except export.ExportError as err:
+        print(f"tfmodel export: error: {err}", file=sys.stderr)
+        return err.exit_code
+    except OSError as err:  # permissions, a full or read-only volume
+        where = f": {err.filename}" if err.filename else ""
+        print(f"tfmodel export: error: {err.strerror or err}{where}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("tfmodel export: interrupted; nothing was published", file=sys.stderr)
+        return 130
+    print(result.summary())
+    return 0
+
+
+class _Terminated(BaseException):
+    """SIGTERM (a Job's pod being deleted) as an exception, so `finally` blocks clean up."""
+
+
+@contextlib.contextmanager
+def _sigterm_as_exit() -> Iterator[None]:
+    """Turn SIGTERM into an exception for the duration, then restore the previous handler."""
+
+    def raise_terminated(signum: int, frame: object) -> None:
+        raise _Terminated
+
+    try:
+        previous = signal.signal(signal.SIGTERM, raise_terminated)
+    except ValueError:  # not the main thread: leave signals alone
+        yield
+        return
+    try:
+        yield
+    except _Terminated:
+        print("tfmodel export: terminated; nothing was published", file=sys.stderr)
+        sys.exit(128 + signal.SIGTERM)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def add_predict_parser(commands: Any) -> None:
+    predict = commands.add_parser(
+        "predict",
+        help="classify an image with a model served by TF Serving (REST)",
+        description=(
+            "POST one image to TF Serving's REST predict API and print the top classes. "
+            "--send bytes (default) sends the file base64-encoded to the image_bytes signature "
+            "and needs only `requests`; --send tensor sends the classic 224x224x3 preprocessed "
+            "float array to serving_default, decoding, resizing and preprocessing the image on "
+            "the client with TensorFlow (imported only then). Exit code 2 on any error."
+        ),
+    )
+    predict.add_argument(
+        "--url", required=True, help="the model URL, e.g. http://localhost:8501/v1/models/vgg16"
+    )
+    predict.add_argument("--image", required=True, type=Path, help="a JPEG, PNG, GIF or BMP file")
+    which = predict.add_mutually_exclusive_group()
+    which.add_argument("--version", type=int, help="ask this version (default: the latest)")
+    which.add_argument("--label", help="ask the version this label points at, e.g. stable")
+    predict.add_argument(
+        "--top", type=int, default=5, metavar="K", help="classes to print (default 5)"
+    )
+    predict.add_argument(
+        "--send",
+        choices=["bytes", "tensor"],
+        default="bytes",
+        help="bytes: the file (image_bytes signature); tensor: preprocessed floats "
+        "(serving_default; needs tensorflow). Default bytes",
+    )
+    predict.add_argument(
+        "--labels-file",
+        type=Path,
+        help="class names: Keras' imagenet_class_index.json, or one name per line",
+    )
+    predict.add_argument(
+        "--timeout", type=float, default=30.0, metavar="S", help="seconds (default 30)"
+    )
+    predict.add_argument(
+        "--application",
+        default="VGG16",
+        help="with --send tensor: whose preprocess_input to apply (default VGG16)",
+    )
+    predict.add_argument(
+        "--image-size",
+        type=int,
+        default=224,
+        metavar="PIXELS",
+        help="with --send tensor: the model's input size (default 224)",
+    )
+
+
+def predict_image(args: argparse.Namespace) -> int:
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # only --send tensor loads TensorFlow
+    from tfmodel_operator import predict
+
+    try:
+        names = predict.read_labels(args.labels_file) if args.labels_file else None
+        results = predict.predict(
+            args.url,
+            args.image,
+            version=args.version,
+            label=args.label,
+            k=args.top,
+            send=args.send,
+            timeout=args.timeout,
+            application=args.application,
+            image_size=args.image_size,
+        )
+    except predict.PredictError as err:
+        print(f"tfmodel predict: error: {err}", file=sys.stderr)
+        return 2
+    if names is None:
+        predict.note(
+            "class names need --labels-file (Keras' imagenet_class_index.json, or one name "
+            "per line); this client downloads nothing"
+        )
+    else:
+        results = predict.with_names(results, names)
+    for line in predict.format_predictions(results):
+        print(line)
     return 0
 
 

@@ -20,9 +20,23 @@ if ! grep -q ' tfmodel$' "$run/pids" 2>/dev/null; then
   echo "demo: operator started (log: $run/logs/operator.log)"
 fi
 
+# The SavedModels: VGG16 exported by our exporter, with random weights (no model hub is
+# reachable here; `--weights imagenet` is what a real cluster would use).
+for version in 1 2; do
+  [ -d "$run/models/vgg16/$version" ] ||
+    tfmodel export --application VGG16 --weights none --version "$version" --base-path "$run/models/vgg16"
+done
+
+# kwok's pods run nothing, so TF Serving is played by the tests' stand-in, bound on each pod's
+# IP (see README: Development); it reads the ConfigMap the way kubelet delivers it.
+if ! grep -q ' support.serving_pods$' "$run/pids" 2>/dev/null; then
+  PYTHONPATH="$repo/tests" python -m support.serving_pods $ns vgg16 "$run/models" --workdir "$run/pods" \
+    >"$run/logs/tfserving-standin.log" 2>&1 &
+  echo "$! support.serving_pods" >>"$run/pids"
+fi
+
 # A namespace that enforces Pod Security "restricted", and a volume for the SavedModels. The
 # local cluster has no storage provisioner, so the claim binds to a hostPath volume under .cluster.
-mkdir -p "$run/models/vgg16"
 kubectl apply --server-side -f - >/dev/null <<YAML
 apiVersion: v1
 kind: Namespace
@@ -39,7 +53,7 @@ spec:
   claimRef: {namespace: $ns, name: models}
 YAML
 kubectl apply --server-side -n $ns -f "$repo/manifests/samples/models-pvc.yaml" -f "$repo/manifests/samples/vgg16.yaml"
-kubectl wait -n $ns --for=condition=Ready tfm/vgg16 --timeout=120s
+kubectl wait -n $ns --for=condition=Ready tfm/vgg16 --timeout=300s
 kubectl get tfm -n $ns -o wide
 
 pods() { kubectl get pods -n $ns -l app.kubernetes.io/instance=vgg16 -o jsonpath='{range .items[*]}{.metadata.name}/{.metadata.uid}{"\n"}{end}' | sort; }
@@ -56,4 +70,8 @@ if [ "$(pods)" = "$before" ]; then
 else
   echo "demo: pods changed after a label move:" >&2; echo "$before" >&2; pods >&2; exit 1
 fi
+ip=$(kubectl get pods -n $ns -l app.kubernetes.io/instance=vgg16 -o jsonpath='{.items[0].status.podIP}')
+python -c "import tensorflow as tf; tf.io.write_file('$run/photo.jpg', tf.io.encode_jpeg(tf.cast(tf.random.uniform([480, 640, 3], 0, 255), tf.uint8)))" 2>/dev/null
+echo "demo: (random weights, so the classes mean nothing) tfmodel predict --url http://$ip:8501/v1/models/vgg16 --image $run/photo.jpg --label stable"
+tfmodel predict --url "http://$ip:8501/v1/models/vgg16" --image "$run/photo.jpg" --label stable --top 3
 echo "demo: try  export KUBECONFIG=$KUBECONFIG PATH=$run/bin:\$PATH; kubectl get tfm -A"
