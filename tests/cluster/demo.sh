@@ -62,7 +62,7 @@ echo
 echo "demo: moving the stable label from version 1 to version 2"
 kubectl patch tfm vgg16 -n $ns --type=merge -p '{"spec":{"versionLabels":{"stable":2,"canary":2}}}'
 until kubectl get cm vgg16-models-config -n $ns -o jsonpath='{.data.models\.config}' | grep -q "key: 'stable' value: 2"; do sleep 0.5; done
-kubectl wait -n $ns --for=condition=Ready tfm/vgg16 --timeout=60s >/dev/null
+kubectl wait -n $ns --for=jsonpath='{.status.labels.stable}'=2 tfm/vgg16 --timeout=120s >/dev/null
 kubectl get cm vgg16-models-config -n $ns -o jsonpath='{.data.models\.config}'
 kubectl get tfm -n $ns -o wide
 if [ "$(pods)" = "$before" ]; then

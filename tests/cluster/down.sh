@@ -10,7 +10,7 @@ run=${1:-$here/../../.cluster}
 pids_file=$run/pids
 
 # A PID counts only while it still runs the program recorded for it (PIDs get reused).
-alive() { tr '\0' ' ' <"/proc/$1/cmdline" 2>/dev/null | grep -q -- "$2"; }
+alive() { { tr '\0' ' ' <"/proc/$1/cmdline"; } 2>/dev/null | grep -q -- "$2"; }
 if $check; then
   [ -s "$pids_file" ] || exit 1
   while read -r pid name; do alive "$pid" "$name" || exit 1; done <"$pids_file"
