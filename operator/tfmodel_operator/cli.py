@@ -13,7 +13,7 @@ from typing import Any
 import yaml
 
 from tfmodel_operator import config as c
-from tfmodel_operator import plan, render, spec
+from tfmodel_operator import jobs, plan, render, spec
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -80,7 +80,10 @@ def render_file(path: Path) -> int:
             name = document.get("metadata", {}).get("name", "?")
             print(f"tfmodel render: TFModel {name}: {err}", file=sys.stderr)
             return 2
-        children.extend(render.desired(tfmodel, plan.desired_plan(tfmodel)).in_apply_order())
+        # What a first reconcile writes: no export has run, so their versions wait.
+        exports = jobs.decide(tfmodel, [], [], served=set())
+        first = plan.gated(plan.desired_plan(tfmodel), exports.pending, current=None)
+        children.extend(render.desired(tfmodel, first, exports.apply).in_apply_order())
     if not children:
         print(f"tfmodel render: no {c.KIND} in {path}", file=sys.stderr)
         return 2

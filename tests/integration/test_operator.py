@@ -370,3 +370,16 @@ def test_operator_rbac_is_least_privilege(
         capture_output=True, text=True, check=False,
     )  # fmt: skip
     assert answer.stdout.strip() == allowed, answer.stderr
+
+
+def test_installed_operator_deployment_is_admitted_as_restricted(
+    apps: client.AppsV1Api, operator: Path
+) -> None:
+    """`kubectl apply -k manifests/` ran in the operator fixture; its namespace enforces
+    Pod Security "restricted", so an available Deployment proves its pod was admitted."""
+
+    def available() -> bool:
+        status = apps.read_namespaced_deployment_status("tfmodel-operator", "tfmodel-system").status
+        return bool(status.available_replicas == 1)
+
+    wait_until(available, "the operator Deployment from manifests/ to be available")

@@ -25,11 +25,13 @@ def kubectl(kubeconfig: Path, *args: str, stdin: str | None = None) -> str:
 
 
 def install(kubeconfig: Path) -> None:
-    """The CRD, then the operator's namespace and RBAC, exactly as manifests/ ships them."""
-    kubectl(kubeconfig, "apply", "--server-side", "-f", str(REPO / "crds"))
+    """Install as a user would: `kubectl apply -k manifests/` (CRD, namespace, RBAC, operator).
+
+    The operator Deployment's pod is a kwok fake here; the operator under test runs as a local
+    process with the same ServiceAccount's token.
+    """
+    kubectl(kubeconfig, "apply", "--server-side", "-k", str(REPO / "manifests"))
     kubectl(kubeconfig, "wait", "--for=condition=Established", "crd/tfmodels.serving.tfmodel.io")
-    for name in ("namespace.yaml", "rbac.yaml"):
-        kubectl(kubeconfig, "apply", "--server-side", "-f", str(REPO / "manifests" / name))
 
 
 def service_account_kubeconfig(admin: Path, target: Path) -> Path:
