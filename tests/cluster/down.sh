@@ -17,20 +17,19 @@ if $check; then
   exit 0
 fi
 
+stop() { # pid name: SIGTERM, up to 10 s to exit, then SIGKILL
+  local pid=$1 name=$2
+  alive "$pid" "$name" || return 0
+  kill "$pid" 2>/dev/null && echo "down.sh: stopped $name ($pid)" >&2
+  for _ in $(seq 1 50); do alive "$pid" "$name" || return 0; sleep 0.2; done
+  kill -9 "$pid" 2>/dev/null && echo "down.sh: killed $name ($pid)" >&2
+  for _ in $(seq 1 25); do alive "$pid" "$name" || return 0; sleep 0.2; done
+}
+
 if [ -f "$pids_file" ]; then
-  # Stop in reverse start order: kwok and controllers first, etcd last.
-  tac "$pids_file" | while read -r pid name; do
-    if alive "$pid" "$name"; then kill "$pid" && echo "down.sh: stopped $name ($pid)" >&2; fi
-  done
-  for _ in $(seq 1 50); do
-    remaining=0
-    while read -r pid name; do alive "$pid" "$name" && remaining=1; done <"$pids_file"
-    [ $remaining -eq 0 ] && break
-    sleep 0.2
-  done
-  while read -r pid name; do
-    if alive "$pid" "$name"; then kill -9 "$pid" && echo "down.sh: killed $name ($pid)" >&2; fi
-  done <"$pids_file"
+  # One at a time, in reverse start order: the apiserver must be gone before etcd stops, or
+  # it keeps retrying etcd instead of exiting.
+  tac "$pids_file" | while read -r pid name; do stop "$pid" "$name"; done
 fi
 # Remove only what up.sh creates, never the directory's other contents.
 rm -rf "$run/pids" "$run/pki" "$run/etcd" "$run/logs" "$run/kubeconfig" "$run/kwok-stages.yaml" "$run/pods"

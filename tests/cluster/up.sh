@@ -19,8 +19,10 @@ if [ -f "$run/pids" ] && "$here/down.sh" --check "$run" && "${curl_admin[@]}" "h
   exit 0
 fi
 "$here/down.sh" "$run" >/dev/null 2>&1 || true       # clears a stale state left by a killed run
+taken() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 for port in "$etcd_port" "$peer_port" "$api_port" "$kcm_port" "$sched_port"; do
-  if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+  for _ in $(seq 1 25); do taken "$port" || break; sleep 0.2; done  # a process just stopped may still hold it
+  if taken "$port"; then
     echo "up.sh: port $port is taken (another cluster?); set ETCD_PORT, ETCD_PEER_PORT, API_PORT, KCM_PORT, SCHED_PORT" >&2
     exit 1
   fi

@@ -47,6 +47,13 @@ def test_start_twice_recover_from_a_killed_run_and_stop_exactly(
     kubeconfig: Path, tmp_path: Path
 ) -> None:
     run = tmp_path / "cluster"
+    try:
+        check_start_twice_recover_and_stop(run)
+    finally:
+        script("down.sh", run)  # also when an assertion failed half-way
+
+
+def check_start_twice_recover_and_stop(run: Path) -> None:
     first = script("up.sh", run)
     assert first.returncode == 0, first.stderr
     started = recorded(run)

@@ -15,7 +15,16 @@ from typing import Any
 
 from conftest import RESYNC_SECONDS
 from kubernetes import client
-from test_operator import condition, create, models_config, patch_spec, read, wait_for_condition
+from test_operator import (
+    condition,
+    create,
+    models_config,
+    patch_spec,
+    read,
+    serve_ready,
+    wait_for_condition,
+    wait_fully_served,
+)
 from test_versions import vgg16
 
 from support.polling import wait_until
@@ -70,7 +79,7 @@ def test_export_job_publishes_a_version_that_is_served_only_afterwards(
     assert condition(tfm, "Ready")["status"] == "False"
     make_saved_model(models / "vgg16" / "2", 2)  # what the exporter writes, atomically
 
-    tfm = wait_for_condition(custom, namespace, "vgg16", "Ready", "True", "Serving")
+    tfm = wait_fully_served(custom, namespace, "vgg16", replicas=2)
     assert tfm["status"]["exports"] == [
         {"version": 2, "job": job.metadata.name, "state": "Succeeded"}
     ]
@@ -116,9 +125,7 @@ def test_failed_export_is_reported_with_the_pod_message_and_serving_goes_on(
     batch = client.BatchV1Api(api)
     namespace, models = models_namespace
     shutil.rmtree(models / "vgg16" / "3")
-    serve("vgg16")
-    create(custom, namespace, vgg16())
-    wait_for_condition(custom, namespace, "vgg16", "Ready", "True")
+    serve_ready(custom, namespace, serve, vgg16())
     stop = threading.Event()
     error = "tfmodel export: weights file not found: /models/vgg16/weights/missing.weights.h5"
     killer = threading.Thread(

@@ -47,13 +47,34 @@ def patch_spec(
 
 
 def serve_ready(
-    custom: client.CustomObjectsApi, namespace: str, serve: Any, body: dict[str, Any]
-) -> dict[str, Any]:
-    """Create a TFModel with TF Serving on its pods, and wait until it is Ready."""
+    custom: client.CustomObjectsApi,
+    namespace: str,
+    serve: Any,
+    body: dict[str, Any],
+    **options: Any,
+) -> Any:
+    """Create a TFModel with TF Serving on its pods, wait until every pod serves it, and return
+    the pods' stand-ins (support.serving_pods.ServingPods)."""
     name = body["metadata"]["name"]
-    serve(name)
+    pods = serve(name, **options)
     create(custom, namespace, body)
-    return wait_for_condition(custom, namespace, name, "Ready", "True")
+    wait_fully_served(custom, namespace, name, body["spec"].get("replicas", 1))
+    return pods
+
+
+def wait_fully_served(
+    custom: client.CustomObjectsApi, namespace: str, name: str, replicas: int
+) -> dict[str, Any]:
+    """Ready, and TF Serving answers on all `replicas` pods (a fake pod is Ready before its
+    TF Serving stand-in has started, and Ready only needs the pods that answer)."""
+
+    def served() -> dict[str, Any] | None:
+        tfm = wait_for_condition(custom, namespace, name, "Ready", "True")
+        versions = tfm["status"].get("versions", [])
+        everywhere = versions and all(v["availableReplicas"] == replicas for v in versions)
+        return tfm if everywhere else None
+
+    return wait_until(served, f"TFModel {name} served on {replicas} pods")
 
 
 def condition(tfm: dict[str, Any], kind: str) -> dict[str, Any]:
@@ -114,7 +135,7 @@ def test_sample_vgg16_becomes_ready_with_owned_children(
     namespace, _ = models_namespace
     serve("vgg16")
     created = create(custom, namespace, sample("vgg16"))
-    tfm = wait_for_condition(custom, namespace, "vgg16", "Ready", "True", "Serving")
+    tfm = wait_fully_served(custom, namespace, "vgg16", replicas=2)
 
     for child in children(core, apps, namespace, "vgg16"):
         (owner,) = child.metadata.owner_references

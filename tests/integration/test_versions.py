@@ -16,7 +16,6 @@ from conftest import RELOAD_GRACE_SECONDS
 from kubernetes import client
 from test_operator import (
     condition,
-    create,
     patch_spec,
     read,
     serve_ready,
@@ -73,9 +72,8 @@ def test_sample_status_lists_what_tf_serving_serves(
     custom: client.CustomObjectsApi, models_namespace: tuple[str, Path], serve: Any
 ) -> None:
     namespace, _ = models_namespace
-    serve("vgg16")
-    create(custom, namespace, vgg16())
-    tfm = wait_for_condition(custom, namespace, "vgg16", "Ready", "True", "Serving")
+    serve_ready(custom, namespace, serve, vgg16())
+    tfm = read(custom, namespace, "vgg16")
     assert tfm["status"]["versions"] == [
         {"version": 1, "state": "AVAILABLE", "availableReplicas": 2}
     ]
@@ -94,9 +92,8 @@ def test_canary_rollout_never_points_a_label_at_an_unloaded_version(
     serve: Any,
 ) -> None:
     namespace, _ = models_namespace
-    pods = serve("vgg16", load_delay={2: 4.0})  # version 2 takes 4 s to load on every pod
-    create(custom, namespace, vgg16())
-    wait_for_condition(custom, namespace, "vgg16", "Ready", "True")
+    # Version 2 takes 4 s to load on every pod.
+    pods = serve_ready(custom, namespace, serve, vgg16(), load_delay={2: 4.0})
     before = pod_ids(core, namespace)
     ips = [p.status.pod_ip for p in serving_pods(core, namespace, "vgg16")]
     watch = LabelWatch(ips, "stable")
@@ -166,9 +163,7 @@ def test_label_move_latency_between_loaded_versions(
 ) -> None:
     """Measures (prints, asserts nothing about speed) spec change -> label served on all pods."""
     namespace, _ = models_namespace
-    serve("vgg16")
-    create(custom, namespace, vgg16(versionPolicy={"specific": {"versions": [1, 2]}}))
-    wait_for_condition(custom, namespace, "vgg16", "Ready", "True")
+    serve_ready(custom, namespace, serve, vgg16(versionPolicy={"specific": {"versions": [1, 2]}}))
     ips = [p.status.pod_ip for p in serving_pods(core, namespace, "vgg16")]
     watch = LabelWatch(ips, "stable")
     watch.start()
@@ -240,9 +235,7 @@ def test_a_pod_that_does_not_answer_is_reported_not_fatal(
     serve: Any,
 ) -> None:
     namespace, _ = models_namespace
-    pods = serve("vgg16")
-    create(custom, namespace, vgg16())
-    wait_for_condition(custom, namespace, "vgg16", "Ready", "True")
+    pods = serve_ready(custom, namespace, serve, vgg16())
     silent = sorted(pods.servers)[0]
     pods.stop_pod(silent)
 
@@ -263,9 +256,9 @@ def test_a_reload_that_never_arrives_is_degraded_with_the_pod_named(
     custom: client.CustomObjectsApi, models_namespace: tuple[str, Path], serve: Any
 ) -> None:
     namespace, _ = models_namespace
-    pods = serve("vgg16")
-    create(custom, namespace, vgg16(versionPolicy={"specific": {"versions": [1, 2]}}))
-    wait_for_condition(custom, namespace, "vgg16", "Ready", "True")
+    pods = serve_ready(
+        custom, namespace, serve, vgg16(versionPolicy={"specific": {"versions": [1, 2]}})
+    )
     stuck = sorted(pods.servers)[1]
     pods.frozen.add(stuck)  # its kubelet stops delivering ConfigMap updates
 
