@@ -1,8 +1,9 @@
 """The kopf entry point and the only module that imports kopf.
 
 One idempotent reconcile, run when a TFModel is created, resumed or its spec changes, when one
-of its children changes (so a hand edit is undone and readiness is reported at once), and by a
-periodic resync of every TFModel (pods that cannot be scheduled, retries). A reconcile that
+of its children changes (so a hand edit is undone and readiness is reported at once), every few
+seconds while a config change is on its way into TF Serving, and by a periodic resync of every
+TFModel (pods that cannot be scheduled, retries). A reconcile that
 finds nothing to change writes nothing. No kopf timer or daemon is used: kopf would put a
 finalizer on every TFModel for them, and a TFModel must stay deletable without the operator.
 """
@@ -156,7 +157,8 @@ def reconcile(memo: kopf.Memo, namespace: str, name: str, logger: kopf.Logger) -
         )
         publish(kube, body, new, logger)
         settled = any(
-            c["type"] == status.CONFIG_APPLIED and c["status"] == "True" for c in new["conditions"]
+            cond["type"] == status.CONFIG_APPLIED and cond["status"] == "True"
+            for cond in new["conditions"]
         )
         if settled or not pods:  # nothing to poll: pod events bring the next reconcile
             memo.unsettled.discard(key)
