@@ -34,10 +34,10 @@ lint: install  ## ruff and mypy
 	$(VENV)/bin/ruff format --check operator tests
 	$(VENV)/bin/mypy
 
-test-unit: install  ## pure tests, no cluster
+test-unit: install  ## pure code: no cluster, no network, no TensorFlow
 	$(VENV)/bin/pytest tests/unit
 
-test-integration: install cluster-build  ## tests against the local control plane
+test-integration: install cluster-build  ## real parts: the local control plane, TensorFlow, the exporter and client
 	$(VENV)/bin/pytest tests/integration
 
 test: lint cluster-build  ## the whole suite: lint, unit and integration tests
@@ -49,5 +49,5 @@ demo: install cluster-build  ## the local control plane + the operator serving t
 run: install  ## run the operator against the current kubeconfig
 	$(VENV)/bin/tfmodel run --all-namespaces
 
-clean: cluster-down  ## remove the venv and local state (never any model data)
+clean: cluster-down  ## remove .venv and .cluster (the local cluster state and the demo's exported models)
 	rm -rf $(VENV) $(CLUSTER)

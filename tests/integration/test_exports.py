@@ -4,7 +4,7 @@
 kwok runs no containers: a Job's pod is Running for 4 s and then Succeeded. Where the exporter's
 output matters, the test writes the version the way `tfmodel export` does (a temporary
 directory renamed to the version number; the exporter itself is tested in
-tests/unit/test_export.py), or reports the pod Failed the way a kubelet would.
+tests/integration/test_exporter.py), or reports the pod Failed the way a kubelet would.
 """
 
 import shutil
