@@ -29,6 +29,8 @@ POLL_SECONDS = float(os.environ.get("TFMODEL_POLL_SECONDS", "2"))
 RELOAD_GRACE_SECONDS = float(os.environ.get("TFMODEL_RELOAD_GRACE_SECONDS", "120"))
 RETRY_SECONDS = 30
 OWNED = {c.LABEL_MANAGED_BY: c.FIELD_MANAGER}
+OWNED_SELECTOR = f"{c.LABEL_MANAGED_BY}={c.FIELD_MANAGER}"
+CHILDREN = [("apps", "deployments"), ("batch", "jobs"), ("v1", "services"), ("v1", "configmaps")]
 
 
 @kopf.on.startup()
@@ -43,6 +45,10 @@ async def start(
     settings.watching.client_timeout = 310
     # The CRD is installed before the operator; watching CRDs and namespaces would only widen RBAC.
     settings.scanning.disabled = True
+    # Children are watched through a server-side label selector: the operator receives events
+    # for its own ConfigMaps, Services, Deployments and Jobs, not for every one in the cluster.
+    for group, plural in CHILDREN:
+        settings.watching.label_selectors[group, plural] = OWNED_SELECTOR
     memo.kube = Kube(connect())
     memo.locks = defaultdict(threading.Lock)
     memo.unsettled = set()  # (namespace, name) of TFModels whose config is still moving
