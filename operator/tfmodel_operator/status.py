@@ -246,7 +246,19 @@ def config_applied(
         )
         return False, LOADING if loading else WAITING_FOR_RELOAD, "; ".join(notes)
     message = f"models.config is in effect on {len(answered)} of {len(pods)} ready pods"
+    if tfmodel.gpu and keeps_several_versions(decision.plan):
+        notes.append(
+            "several versions share each GPU: size spec.gpu.memoryFraction for all of them "
+            "(TF Serving loads a new version before it unloads the old, serving#2017)"
+        )
     return True, APPLIED, "; ".join([message, *notes])
+
+
+def keeps_several_versions(plan: Plan) -> bool:
+    policy = plan.policy
+    if policy.kind == "specific":
+        return len(policy.versions) > 1
+    return policy.kind == "all" or policy.num_versions > 1
 
 
 def versions(answered: list[PodServing]) -> list[Manifest]:

@@ -301,3 +301,33 @@ def test_exports_gate_readiness(
         degraded,
     )
     assert computed["exports"] == [s.as_status() for s in decision.states]
+
+
+def test_a_gpu_model_serving_several_versions_is_warned_about_gpu_memory() -> None:
+    gpu_model = spec.parse(
+        {**tfmodel(replicas=2, gpu={"count": 1}), "metadata": {"name": "vgg16", "namespace": "ml"}}
+    )
+    computed = status.compute(
+        gpu_model, Decision(desired_plan(gpu_model)), seen(deployment()), {}, NOW
+    )
+    assert cond(computed, "ConfigApplied")["message"] == (
+        "models.config is in effect on 2 of 2 ready pods; several versions share each GPU: size "
+        "spec.gpu.memoryFraction for all of them (TF Serving loads a new version before it unloads the old, serving#2017)"
+    )
+    one_version = spec.parse({**tfmodel(replicas=2, gpu={"count": 1}, versionPolicy={"specific": {"versions": [1]}}, versionLabels={"stable": 1}),
+                              "metadata": {"name": "vgg16", "namespace": "ml"}})  # fmt: skip
+    single = [
+        tf("vgg16-a", {1: "AVAILABLE"}, {"stable": 1}),
+        tf("vgg16-b", {1: "AVAILABLE"}, {"stable": 1}),
+    ]
+    computed = status.compute(
+        one_version,
+        Decision(desired_plan(one_version)),
+        seen(deployment(), serving=single),
+        {},
+        NOW,
+    )
+    assert (
+        cond(computed, "ConfigApplied")["message"]
+        == "models.config is in effect on 2 of 2 ready pods"
+    )
