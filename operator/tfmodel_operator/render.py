@@ -298,9 +298,6 @@ def server_container(tfmodel: TFModel) -> Manifest:
         resources["limits"] = dict(tfmodel.resources.limits)
     if tfmodel.gpu:
         resources["limits"][tfmodel.gpu.resource_name] = str(tfmodel.gpu.count)
-    models_mount: Manifest = {"name": "models", "mountPath": tfmodel.base_path, "readOnly": True}
-    if tfmodel.storage.sub_path:
-        models_mount["subPath"] = tfmodel.storage.sub_path
     return {
         "name": "tfserving",
         "image": tfmodel.image,
@@ -339,24 +336,37 @@ def server_container(tfmodel: TFModel) -> Manifest:
             # A directory mount, never subPath: kubelet does not update subPath mounts, and TF
             # Serving must see the new models.config to reload it.
             {"name": "config", "mountPath": c.CONFIG_DIR, "readOnly": True},
-            models_mount,
+            models_mount(tfmodel, read_only=True),
             {"name": "tmp", "mountPath": "/tmp"},
         ],
     }
 
 
 def volumes(tfmodel: TFModel) -> list[Manifest]:
-    storage = tfmodel.storage
-    models: Manifest = (
-        {"persistentVolumeClaim": {"claimName": storage.claim_name, "readOnly": True}}
-        if storage.kind == "persistentVolumeClaim"
-        else {"nfs": {"server": storage.server, "path": storage.path, "readOnly": True}}
-    )
     return [
         {"name": "config", "configMap": {"name": config_map_name(tfmodel)}},
-        {"name": "models", **models},
+        models_volume(tfmodel, read_only=True),
         {"name": "tmp", "emptyDir": {}},
     ]
+
+
+def models_volume(tfmodel: TFModel, read_only: bool) -> Manifest:
+    """The SavedModel volume: read-only for serving, read-write only in export Jobs."""
+    storage = tfmodel.storage
+    if storage.kind == "persistentVolumeClaim":
+        source = {"persistentVolumeClaim": {"claimName": storage.claim_name, "readOnly": read_only}}
+    else:
+        source = {"nfs": {"server": storage.server, "path": storage.path, "readOnly": read_only}}
+    return {"name": "models", **source}
+
+
+def models_mount(tfmodel: TFModel, read_only: bool) -> Manifest:
+    mount: Manifest = {"name": "models", "mountPath": tfmodel.base_path}
+    if read_only:
+        mount["readOnly"] = True
+    if tfmodel.storage.sub_path:
+        mount["subPath"] = tfmodel.storage.sub_path
+    return mount
 
 
 # --- export Jobs --------------------------------------------------------------------------------
@@ -397,12 +407,6 @@ def export_job(tfmodel: TFModel, export: Export) -> Manifest:
         args.append("--warmup")
     if not export.image_signature:
         args.append("--no-image-signature")
-    models_mount: Manifest = {
-        "name": "models",
-        "mountPath": tfmodel.base_path,
-    }  # read-write here only
-    if tfmodel.storage.sub_path:
-        models_mount["subPath"] = tfmodel.storage.sub_path
     pod: Manifest = {
         "restartPolicy": "Never",
         "automountServiceAccountToken": False,
@@ -434,15 +438,14 @@ def export_job(tfmodel: TFModel, export: Export) -> Manifest:
                     "runAsNonRoot": True,
                     "capabilities": {"drop": ["ALL"]},
                 },
-                "volumeMounts": [models_mount, {"name": "tmp", "mountPath": "/tmp"}],
+                "volumeMounts": [
+                    models_mount(tfmodel, read_only=False),
+                    {"name": "tmp", "mountPath": "/tmp"},
+                ],
             }
         ],
-        "volumes": [v for v in volumes(tfmodel) if v["name"] != "config"],
+        "volumes": [models_volume(tfmodel, read_only=False), {"name": "tmp", "emptyDir": {}}],
     }
-    models = next(v for v in pod["volumes"] if v["name"] == "models")
-    for source in ("persistentVolumeClaim", "nfs"):
-        if source in models:
-            models[source] = {**models[source], "readOnly": False}
     if tfmodel.node_selector:
         pod["nodeSelector"] = dict(tfmodel.node_selector)
     if tfmodel.tolerations:
