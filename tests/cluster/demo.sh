@@ -10,7 +10,7 @@ export KUBECONFIG=$run/kubeconfig
 ns=demo
 
 "$here/up.sh" "$run"
-kubectl apply --server-side -f "$repo/crds" >/dev/null
+kubectl apply --server-side -k "$repo/crds" >/dev/null
 kubectl wait --for=condition=Established crd/tfmodels.serving.tfmodel.io >/dev/null
 kubectl apply --server-side -f "$repo/manifests/namespace.yaml" -f "$repo/manifests/rbac.yaml" >/dev/null
 
