@@ -54,6 +54,8 @@ spec:
 YAML
 kubectl apply --server-side -n $ns -f "$repo/manifests/samples/models-pvc.yaml" -f "$repo/manifests/samples/vgg16.yaml"
 kubectl wait -n $ns --for=condition=Ready tfm/vgg16 --timeout=300s
+# Ready needs the pods that answer; wait until TF Serving answers on both.
+kubectl wait -n $ns --for=jsonpath='{.status.versions[0].availableReplicas}'=2 tfm/vgg16 --timeout=300s >/dev/null
 kubectl get tfm -n $ns -o wide
 
 pods() { kubectl get pods -n $ns -l app.kubernetes.io/instance=vgg16 -o jsonpath='{range .items[*]}{.metadata.name}/{.metadata.uid}{"\n"}{end}' | sort; }
