@@ -18,7 +18,7 @@ from typing import Any
 import kopf
 
 from tfmodel_operator import config as c
-from tfmodel_operator import jobs, plan, render, serving, spec, status
+from tfmodel_operator import jobs, ownership, plan, render, serving, spec, status
 from tfmodel_operator.kube import Kube, Refused, connect
 
 RESYNC_SECONDS = float(os.environ.get("TFMODEL_RESYNC_SECONDS", "30"))
@@ -138,17 +138,30 @@ def reconcile(memo: kopf.Memo, namespace: str, name: str, logger: kopf.Logger) -
         exports = jobs.decide(tfmodel, children.jobs, children.export_pods, served)
         desired = plan.gated(plan.desired_plan(tfmodel), exports.pending, current)
         decision = plan.next_plan(desired, current, pods)
+        manifests = render.desired(tfmodel, decision.plan, exports.apply).in_apply_order()
+        lives = [kube.live(manifest) for manifest in manifests]
+        conflicts = [
+            problem
+            for manifest, live in zip(manifests, lives, strict=True)
+            if (problem := ownership.conflict(manifest, live, tfmodel.uid))
+        ]
+        if conflicts:  # touch nothing: not ours to change, and nothing half-created
+            memo.unsettled.discard(key)
+            new = status.child_conflict(generation, "; ".join(conflicts), previous, now)
+            publish(kube, body, new, logger)
+            return
         written: list[str] = []
         try:
-            for manifest in render.desired(tfmodel, decision.plan, exports.apply).in_apply_order():
-                if kube.apply(manifest):
+            for manifest, live in zip(manifests, lives, strict=True):
+                if kube.apply(manifest, live):
                     written.append(manifest["kind"])
                     logger.info("Applied %s %s", manifest["kind"], manifest["metadata"]["name"])
         except Refused as err:
             publish(kube, body, status.apply_failed(generation, str(err), previous, now), logger)
             raise
+        by_name = {job["metadata"]["name"]: job for job in children.jobs}
         for job in exports.prune:
-            kube.delete_job(namespace, job)
+            kube.delete_job(by_name[job])
             logger.info("Deleted superseded export Job %s", job)
         if written:
             children = kube.observe(tfmodel)

@@ -17,6 +17,7 @@ from kubernetes import config as kubeconfig
 from kubernetes.client.exceptions import ApiException
 
 from tfmodel_operator import config as c
+from tfmodel_operator.ownership import controlled_by
 from tfmodel_operator.plan import Plan
 from tfmodel_operator.render import Manifest, config_map_name, is_applied, server_selector
 from tfmodel_operator.spec import TFModel
@@ -85,11 +86,18 @@ class Kube:
             "Job": (batch.read_namespaced_job, batch.patch_namespaced_job),
         }
 
-    def apply(self, manifest: Manifest) -> bool:
-        """Server-side apply `manifest` unless the live object already matches; True if written."""
-        read, patch = self._verbs[manifest["kind"]]
+    def live(self, manifest: Manifest) -> Manifest | None:
+        """The object `manifest` would be applied over, or None if there is none."""
+        read, _ = self._verbs[manifest["kind"]]
+        return _raw(read, manifest["metadata"]["name"], manifest["metadata"]["namespace"])
+
+    def apply(self, manifest: Manifest, live: Manifest | None) -> bool:
+        """Server-side apply `manifest` unless `live` already matches; True if written.
+
+        The caller has checked that `live` is controlled by the TFModel (ownership.conflict).
+        """
+        _, patch = self._verbs[manifest["kind"]]
         name, namespace = manifest["metadata"]["name"], manifest["metadata"]["namespace"]
-        live = _raw(read, name, namespace)
         if live is not None and is_applied(manifest, live):
             return False
         try:
@@ -107,20 +115,33 @@ class Kube:
         server = ",".join(f"{k}={v}" for k, v in server_selector(tfmodel).items())
         exports = f"{c.LABEL_INSTANCE}={tfmodel.name},{c.LABEL_COMPONENT}=export"
         config_map = _raw(self.core.read_namespaced_config_map, config_map_name(tfmodel), namespace)
+        deployment = _raw(self.apps.read_namespaced_deployment, tfmodel.name, namespace)
+        jobs = _items(self.batch.list_namespaced_job, namespace, exports)
+
+        def ours(obj: Manifest | None) -> Manifest | None:
+            return obj if obj is not None and controlled_by(obj, tfmodel.uid) else None
+
+        # What another owner holds under our names or labels is neither read nor pruned.
         return Children(
-            config_map=config_map,
-            deployment=_raw(self.apps.read_namespaced_deployment, tfmodel.name, namespace),
+            config_map=ours(config_map),
+            deployment=ours(deployment),
             pods=_items(self.core.list_namespaced_pod, namespace, server),
-            jobs=_items(self.batch.list_namespaced_job, namespace, exports),
+            jobs=[job for job in jobs if ours(job)],
             export_pods=_items(self.core.list_namespaced_pod, namespace, exports),
         )
 
-    def delete_job(self, namespace: str, name: str) -> None:
-        """Remove a superseded export Job and its pods (never any model data)."""
+    def delete_job(self, job: Manifest) -> None:
+        """Remove a superseded export Job and its pods (never any model data); the UID
+        precondition makes sure it is the Job that was observed, not one made since."""
+        meta = job["metadata"]
         try:
-            self.batch.delete_namespaced_job(name, namespace, propagation_policy="Background")
+            options = client.V1DeleteOptions(
+                propagation_policy="Background",
+                preconditions=client.V1Preconditions(uid=meta["uid"]),
+            )
+            self.batch.delete_namespaced_job(meta["name"], meta["namespace"], body=options)
         except ApiException as err:
-            if err.status != 404:
+            if err.status not in (404, 409):  # gone, or no longer the Job we saw
                 raise
 
     def read_tfmodel(self, namespace: str, name: str) -> Manifest | None:

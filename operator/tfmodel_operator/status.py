@@ -39,6 +39,7 @@ PROGRESS_DEADLINE_EXCEEDED = "ProgressDeadlineExceeded"
 REPLICA_FAILURE = "ReplicaFailure"
 INVALID_SPEC = "InvalidSpec"
 APPLY_FAILED = "ApplyFailed"
+CHILD_CONFLICT = "ChildConflict"
 # ConfigApplied: is the desired models.config in effect in TF Serving on every ready pod?
 APPLIED = "Applied"
 NO_POD_ANSWERED = "NoPodAnswered"
@@ -177,6 +178,12 @@ def apply_failed(generation: int, message: str, previous: Manifest, now: datetim
     """The apiserver refused a child: the spec is valid but cannot be realised as written."""
     waiting = "Waiting for the children to be accepted"
     return blocked(generation, APPLY_FAILED, message, waiting, previous, now)
+
+
+def child_conflict(generation: int, message: str, previous: Manifest, now: datetime) -> Manifest:
+    """A child's name is taken by an object this TFModel does not control."""
+    waiting = "Waiting for the conflicting objects to be removed or the TFModel renamed"
+    return blocked(generation, CHILD_CONFLICT, message, waiting, previous, now)
 
 
 def blocked(

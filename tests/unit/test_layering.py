@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 PACKAGE = Path(__file__).resolve().parents[2] / "operator" / "tfmodel_operator"
-PURE = ["spec.py", "plan.py", "render.py", "status.py", "config.py"]
+PURE = ["spec.py", "plan.py", "render.py", "status.py", "config.py", "jobs.py", "ownership.py"]
 FORBIDDEN = {"kopf", "kubernetes", "requests", "urllib3", "tensorflow"}
 
 
