@@ -7,13 +7,14 @@ import os
 import signal
 import sys
 from collections.abc import Iterator, Sequence
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import yaml
 
 from tfmodel_operator import config as c
-from tfmodel_operator import jobs, plan, render, spec
+from tfmodel_operator import decide, spec
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -29,6 +30,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     run.add_argument(
         "--liveness", metavar="URL", help="serve a liveness probe, e.g. http://0.0.0.0:8080/healthz"
     )
+    run.add_argument(
+        "--metrics-port", type=int, default=int(os.environ.get("TFMODEL_METRICS_PORT", "0")),
+        help="serve Prometheus metrics on this port (0: off)",
+    )  # fmt: skip
     run.add_argument("--log-format", choices=["plain", "full", "json"], default="full")
     run.add_argument("--verbose", action="store_true", help="log every apply")
 
@@ -42,7 +47,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     args = parser.parse_args(argv)
     if args.command == "run":
-        return run_operator(args.namespace, args.liveness, args.log_format, args.verbose)
+        return run_operator(
+            args.namespace, args.liveness, args.metrics_port, args.log_format, args.verbose
+        )
     if args.command == "export":
         return export_model(args)
     if args.command == "predict":
@@ -51,11 +58,19 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def run_operator(
-    namespaces: list[str] | None, liveness: str | None, log_format: str, verbose: bool
+    namespaces: list[str] | None,
+    liveness: str | None,
+    metrics_port: int,
+    log_format: str,
+    verbose: bool,
 ) -> int:
     import kopf  # imported here: `tfmodel render` needs no cluster libraries
 
     import tfmodel_operator.handlers  # noqa: F401  (registers the handlers)
+    from tfmodel_operator import metrics
+
+    if metrics_port:
+        metrics.serve(metrics_port)
 
     kopf.configure(verbose=verbose, log_format=kopf.LogFormat[log_format.upper()])
     kopf.run(
@@ -75,15 +90,13 @@ def render_file(path: Path) -> int:
         if not document or document.get("kind") != c.KIND:
             continue
         try:
-            tfmodel = spec.parse(document)
+            spec.parse(document)
         except spec.InvalidSpec as err:
             name = document.get("metadata", {}).get("name", "?")
             print(f"tfmodel render: TFModel {name}: {err}", file=sys.stderr)
             return 2
-        # What a first reconcile writes: no export has run, so their versions wait.
-        exports = jobs.decide(tfmodel, [], [], served=set())
-        first = plan.gated(plan.desired_plan(tfmodel), exports.pending, current=None)
-        children.extend(render.desired(tfmodel, first, exports.apply).in_apply_order())
+        # What a first reconcile writes: nothing observed, so exported versions wait.
+        children.extend(decide.first_outcome(document, datetime.now(UTC)).manifests)
     if not children:
         print(f"tfmodel render: no {c.KIND} in {path}", file=sys.stderr)
         return 2

@@ -1,197 +1,179 @@
-"""The kopf entry point and the only module that imports kopf.
+"""The kopf wiring, and the only module that imports kopf.
 
-One idempotent reconcile, run when a TFModel is created, resumed or its spec changes, when one
-of its children changes (so a hand edit is undone and readiness is reported at once), every few
-seconds while a config change is on its way into TF Serving, and by a periodic resync of every
-TFModel (pods that cannot be scheduled, retries). A reconcile that
-finds nothing to change writes nothing. No kopf timer or daemon is used: kopf would put a
-finalizer on every TFModel for them, and a TFModel must stay deletable without the operator.
+kopf's watch streams feed in-memory indexes of slim projections: TFModels, and the
+ConfigMaps, Services, Deployments, Jobs and pods that carry the operator's label, keyed by the
+TFModel they belong to. kopf fills every index from its initial listing before any event
+handler runs, so the first reconcile already sees every child. Each event only queues its
+TFModel's key; a few workers take keys from the queue (one reconcile per TFModel at a time,
+repeated events coalesced) and run the reconcile in threads. A poll loop re-queues TFModels
+whose config is on its way into TF Serving; the periodic resync re-queues every TFModel from
+memory, without a request.
+
+Only event and index handlers are used: kopf writes nothing on a TFModel for them (no
+finalizer, no progress annotations), so a TFModel stays deletable without the operator.
 """
 
 import asyncio
 import os
-import threading
-from collections import defaultdict
-from datetime import UTC, datetime
+import time
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import kopf
 
 from tfmodel_operator import config as c
-from tfmodel_operator import jobs, ownership, plan, render, serving, spec, status
-from tfmodel_operator.kube import Kube, Refused, connect
+from tfmodel_operator.kube import Kube, connect
+from tfmodel_operator.metrics import QUEUE_DEPTH
+from tfmodel_operator.observed import Key, Manifest, owner_key, project
+from tfmodel_operator.reconciler import Reconciler, Settings
+from tfmodel_operator.workqueue import WorkQueue
 
-RESYNC_SECONDS = float(os.environ.get("TFMODEL_RESYNC_SECONDS", "30"))
-# While a config change is on its way into TF Serving, its status is polled this often.
-POLL_SECONDS = float(os.environ.get("TFMODEL_POLL_SECONDS", "2"))
-# How long after models.config changed a pod may still serve the old one: the kubelet's
-# ConfigMap sync (up to about a minute plus its cache TTL) on top of TF Serving's own poll.
-RELOAD_GRACE_SECONDS = float(os.environ.get("TFMODEL_RELOAD_GRACE_SECONDS", "120"))
-RETRY_SECONDS = 30
 OWNED = {c.LABEL_MANAGED_BY: c.FIELD_MANAGER}
 OWNED_SELECTOR = f"{c.LABEL_MANAGED_BY}={c.FIELD_MANAGER}"
-CHILDREN = [("apps", "deployments"), ("batch", "jobs"), ("v1", "services"), ("v1", "configmaps")]
+WATCHED = [("apps", "deployments"), ("batch", "jobs"), ("v1", "services"),
+           ("v1", "configmaps"), ("v1", "pods")]  # fmt: skip
+
+
+def settings_from_environment() -> tuple[Settings, float, int]:
+    settings = Settings(
+        poll_seconds=float(os.environ.get("TFMODEL_POLL_SECONDS", "2")),
+        slow_check_seconds=float(os.environ.get("TFMODEL_SLOW_CHECK_SECONDS", "300")),
+        reload_grace_seconds=float(os.environ.get("TFMODEL_RELOAD_GRACE_SECONDS", "120")),
+    )
+    resync = float(os.environ.get("TFMODEL_RESYNC_SECONDS", "30"))
+    workers = int(os.environ.get("TFMODEL_WORKERS", "8"))
+    return settings, resync, workers
 
 
 @kopf.on.startup()
 async def start(
-    settings: kopf.OperatorSettings, memo: kopf.Memo, logger: kopf.Logger, **_: Any
+    settings: kopf.OperatorSettings, memo: kopf.Memo, logger: kopf.Logger, **kwargs: Any
 ) -> None:
-    settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=c.GROUP)
-    settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
-        prefix=c.GROUP, key="last-handled-configuration"
-    )
     settings.watching.server_timeout = 300  # long watches silently stall otherwise (kopf#585)
     settings.watching.client_timeout = 310
     # The CRD is installed before the operator; watching CRDs and namespaces would only widen RBAC.
     settings.scanning.disabled = True
-    # Children are watched through a server-side label selector: the operator receives events
-    # for its own ConfigMaps, Services, Deployments and Jobs, not for every one in the cluster.
-    for group, plural in CHILDREN:
+    # Children and pods are watched through a server-side label selector: the operator receives
+    # its own objects, not every ConfigMap or pod in the cluster.
+    for group, plural in WATCHED:
         settings.watching.label_selectors[group, plural] = OWNED_SELECTOR
-    memo.kube = Kube(connect())
-    memo.locks = defaultdict(threading.Lock)
-    memo.unsettled = set()  # (namespace, name) of TFModels whose config is still moving
-    memo.resync = asyncio.create_task(resync_forever(memo, logger))
-    logger.info("Started tfmodel-operator; resync every %.0f s", RESYNC_SECONDS)
+    reconcile_settings, resync, workers = settings_from_environment()
+    memo.indexes = {name: kwargs[name] for name in INDEXES}  # kopf keeps them up to date
+    memo.queue = WorkQueue[Key]()
+    memo.reconciler = Reconciler(Kube(connect()), reconcile_settings)
+    memo.pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="reconcile")
+    memo.warm = asyncio.Event()  # set by the first event: every index is filled by then
+    memo.tasks = [asyncio.create_task(work(memo, logger)) for _ in range(workers)]
+    memo.tasks.append(asyncio.create_task(poll_forever(memo, reconcile_settings.poll_seconds)))
+    memo.tasks.append(asyncio.create_task(resync_forever(memo, resync)))
+    logger.info("Started tfmodel-operator: %d workers, resync every %.0f s", workers, resync)
 
 
 @kopf.on.cleanup()
 async def stop(memo: kopf.Memo, **_: Any) -> None:
-    memo.resync.cancel()
+    for task in memo.tasks:
+        task.cancel()
+    memo.pool.shutdown(wait=False, cancel_futures=True)
 
 
-@kopf.on.resume(c.GROUP, c.VERSION, c.PLURAL)
-@kopf.on.create(c.GROUP, c.VERSION, c.PLURAL)
-@kopf.on.update(c.GROUP, c.VERSION, c.PLURAL, field="spec")
-def tfmodel_changed(
-    name: str, namespace: str | None, memo: kopf.Memo, logger: kopf.Logger, **_: Any
-) -> None:
-    try:
-        reconcile(memo, str(namespace), name, logger)
-    except Refused as err:  # reported in the status already; let kopf retry with backoff
-        raise kopf.TemporaryError(str(err), delay=RETRY_SECONDS) from err
+# --- the caches ------------------------------------------------------------------------------
 
 
+@kopf.index(c.GROUP, c.VERSION, c.PLURAL)
+def tfmodels(name: str, namespace: str | None, body: kopf.Body, **_: Any) -> dict[Key, Manifest]:
+    return {(str(namespace), name): project(c.KIND, body)}
+
+
+def _child_index(kind: str) -> Any:
+    def index(body: kopf.Body, **_: Any) -> dict[Key, Manifest] | None:
+        key = owner_key(body)
+        return {key: project(kind, body)} if key else None
+
+    return index
+
+
+# (kwarg and index name, kind, group-version, plural)
+CHILD_INDEXES = [("configmaps", "ConfigMap", "v1", "configmaps"),
+                 ("services", "Service", "v1", "services"),
+                 ("deployments", "Deployment", "apps/v1", "deployments"),
+                 ("jobs", "Job", "batch/v1", "jobs"),
+                 ("pods", "Pod", "v1", "pods")]  # fmt: skip
+for _id, _kind, _api, _plural in CHILD_INDEXES:
+    kopf.index(_api, _plural, labels=OWNED, id=_id)(_child_index(_kind))
+INDEXES = ["tfmodels", *(entry[0] for entry in CHILD_INDEXES)]
+
+
+@kopf.on.event(c.GROUP, c.VERSION, c.PLURAL)
+async def tfmodel_event(name: str, namespace: str | None, memo: kopf.Memo, **_: Any) -> None:
+    memo.warm.set()
+    memo.queue.add((str(namespace), name))
+
+
+@kopf.on.event("v1", "configmaps", labels=OWNED)
+@kopf.on.event("v1", "services", labels=OWNED)
 @kopf.on.event("apps", "v1", "deployments", labels=OWNED)
 @kopf.on.event("batch", "v1", "jobs", labels=OWNED)
-@kopf.on.event("v1", "services", labels=OWNED)
-@kopf.on.event("v1", "configmaps", labels=OWNED)
-def child_changed(
-    meta: kopf.Meta, namespace: str | None, memo: kopf.Memo, logger: kopf.Logger, **_: Any
-) -> None:
-    owners = [ref["name"] for ref in meta.get("ownerReferences", []) if ref.get("kind") == c.KIND]
-    for owner in owners:
-        reconcile_or_warn(memo, str(namespace), owner, logger)
+@kopf.on.event("v1", "pods", labels=OWNED)
+async def child_event(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
+    memo.warm.set()
+    key = owner_key(body)
+    if key:
+        memo.queue.add(key)
 
 
-async def resync_forever(memo: kopf.Memo, logger: kopf.Logger) -> None:
-    """Poll TFModels whose config is moving; reconcile every TFModel each resync period."""
-    namespaces = memo.get("namespaces", ())
+def snapshot(memo: kopf.Memo, key: Key) -> Any:
+    """One TFModel's view from the indexes (in the event loop, where kopf updates them)."""
+    indexes = memo.indexes
+
+    def values(index: str) -> list[Manifest]:
+        found = indexes[index].get(key)
+        return list(found) if found else []
+
+    tfmodel = next(iter(values("tfmodels")), None)
+    children = [
+        o for name in ("configmaps", "services", "deployments", "jobs") for o in values(name)
+    ]
+    return memo.reconciler.newest(key, tfmodel, children, values("pods"))
+
+
+# --- the loops -----------------------------------------------------------------------------------
+
+
+async def work(memo: kopf.Memo, logger: kopf.Logger) -> None:
+    queue: WorkQueue[Key] = memo.queue
     loop = asyncio.get_running_loop()
-    last_resync = loop.time()
     while True:
-        await asyncio.sleep(POLL_SECONDS)
+        key = await queue.get()
+        QUEUE_DEPTH.set(len(queue))
         try:
-            if loop.time() - last_resync >= RESYNC_SECONDS:
-                last_resync = loop.time()
-                tfmodels = await asyncio.to_thread(memo.kube.list_tfmodels, namespaces)
-            else:
-                tfmodels = sorted(memo.unsettled)
-            for namespace, name in tfmodels:
-                await asyncio.to_thread(reconcile_or_warn, memo, namespace, name, logger)
-        except Exception:  # one bad pass must not end resyncing: log it and try again later
-            logger.exception("Resync failed; retrying in %.0f s", POLL_SECONDS)
-
-
-def reconcile_or_warn(memo: kopf.Memo, namespace: str, name: str, logger: kopf.Logger) -> None:
-    """Reconcile; a refused child is already in the status, so it is only logged here."""
-    try:
-        reconcile(memo, namespace, name, logger)
-    except Refused as err:
-        logger.warning("TFModel %s/%s is degraded: %s", namespace, name, err)
-
-
-def reconcile(memo: kopf.Memo, namespace: str, name: str, logger: kopf.Logger) -> None:
-    """observe -> plan -> render -> apply -> status, for one TFModel at a time."""
-    key = (namespace, name)
-    with memo.locks[key]:
-        kube: Kube = memo.kube
-        body = kube.read_tfmodel(namespace, name)  # fresh, so `previous` is really the last write
-        if body is None or body["metadata"].get("deletionTimestamp"):
-            memo.unsettled.discard(key)
-            return  # gone or going: the garbage collector removes the children
-        previous = body.get("status") or {}
-        generation = body["metadata"].get("generation", 0)
-        now = datetime.now(UTC)
-        try:
-            tfmodel = spec.parse(body)
-        except spec.InvalidSpec as err:  # the user's to fix: report it, do not retry
-            memo.unsettled.discard(key)
-            publish(kube, body, status.invalid(generation, err, previous, now), logger)
-            return
-        children = kube.observe(tfmodel)
-        current = children.plan()
-        names = {label for label, _ in tfmodel.version_labels + (current.labels if current else ())}
-        pods = serving.observe(children.pods, tfmodel.model_name, names)
-        served = {v for pod in pods for v in pod.available()}
-        exports = jobs.decide(tfmodel, children.jobs, children.export_pods, served)
-        desired = plan.gated(plan.desired_plan(tfmodel), exports.pending, current)
-        decision = plan.next_plan(desired, current, pods)
-        manifests = render.desired(tfmodel, decision.plan, exports.apply).in_apply_order()
-        lives = [kube.live(manifest) for manifest in manifests]
-        conflicts = [
-            problem
-            for manifest, live in zip(manifests, lives, strict=True)
-            if (problem := ownership.conflict(manifest, live, tfmodel.uid))
-        ]
-        if conflicts:  # touch nothing: not ours to change, and nothing half-created
-            memo.unsettled.discard(key)
-            new = status.child_conflict(generation, "; ".join(conflicts), previous, now)
-            publish(kube, body, new, logger)
-            return
-        written: list[str] = []
-        try:
-            for manifest, live in zip(manifests, lives, strict=True):
-                if kube.apply(manifest, live):
-                    written.append(manifest["kind"])
-                    logger.info("Applied %s %s", manifest["kind"], manifest["metadata"]["name"])
-        except Refused as err:
-            publish(kube, body, status.apply_failed(generation, str(err), previous, now), logger)
-            raise
-        by_name = {job["metadata"]["name"]: job for job in children.jobs}
-        for job in exports.prune:
-            kube.delete_job(by_name[job])
-            logger.info("Deleted superseded export Job %s", job)
-        if written:
-            children = kube.observe(tfmodel)
-        observed = status.Observed(
-            deployment=children.deployment,
-            pods=children.pods,
-            serving=pods,
-            config_written=now if "ConfigMap" in written else children.config_written(),
-        )
-        new = status.compute(
-            tfmodel, decision, observed, previous, now, RELOAD_GRACE_SECONDS, exports
-        )
-        publish(kube, body, new, logger)
-        settled = any(
-            cond["type"] == status.CONFIG_APPLIED and cond["status"] == "True"
-            for cond in new["conditions"]
-        )
-        if settled or not pods:  # nothing to poll: pod events bring the next reconcile
-            memo.unsettled.discard(key)
+            observed = snapshot(memo, key)
+            done = await loop.run_in_executor(memo.pool, memo.reconciler.reconcile, key, observed)
+        except Exception:  # never lose the worker: the key is retried
+            logger.exception("Reconcile of TFModel %s/%s failed", *key)
+            done = False
+        finally:
+            queue.done(key)
+        if done:
+            queue.succeeded(key)
         else:
-            memo.unsettled.add(key)
+            queue.retry(key)
 
 
-def publish(kube: Kube, body: dict[str, Any], current: dict[str, Any], logger: kopf.Logger) -> None:
-    """Write the status only if it changed; post events only on condition transitions."""
-    previous = body.get("status") or {}
-    if current == previous:
-        return
-    meta = body["metadata"]
-    kube.replace_status(meta["namespace"], meta["name"], current)
-    for event in status.events(previous, current):
-        kube.post_event(body, event)
-        logger.info("%s: %s", event.reason, event.message)
+async def poll_forever(memo: kopf.Memo, poll_seconds: float) -> None:
+    """Re-queue TFModels whose config is on its way into TF Serving, when their poll is due."""
+    reconciler: Reconciler = memo.reconciler
+    while True:
+        await asyncio.sleep(poll_seconds / 2)
+        now = time.monotonic()
+        for key in list(reconciler.unsettled):
+            if reconciler.is_due(key, now):
+                memo.queue.add(key)
+
+
+async def resync_forever(memo: kopf.Memo, resync_seconds: float) -> None:
+    """Re-queue every TFModel from memory (no request); unchanged ones are skipped cheaply."""
+    await memo.warm.wait()
+    while True:
+        await asyncio.sleep(resync_seconds)
+        for key in list(memo.indexes["tfmodels"]):
+            memo.queue.add(key)

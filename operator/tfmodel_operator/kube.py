@@ -1,14 +1,14 @@
-"""I/O only: server-side apply of children, observation, and the TFModel's status.
+"""I/O only: the writes a reconcile makes (server-side apply, Job deletion, status, events).
 
-Objects cross this boundary as plain dicts (camelCase, as the API serves them), so the pure
-modules never see a client model class.
+Nothing here reads the cluster in the steady state: the operator observes through its watch
+streams. Objects cross this boundary as plain dicts (camelCase, as the API serves them), so
+the pure modules never see a client model class. Every request is counted by verb and code.
 """
 
 import json
 import logging
 import socket
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -17,15 +17,14 @@ from kubernetes import config as kubeconfig
 from kubernetes.client.exceptions import ApiException
 
 from tfmodel_operator import config as c
-from tfmodel_operator.ownership import controlled_by
-from tfmodel_operator.plan import Plan
-from tfmodel_operator.render import Manifest, config_map_name, is_applied, server_selector
-from tfmodel_operator.spec import TFModel
+from tfmodel_operator.metrics import API_REQUESTS
+from tfmodel_operator.observed import Manifest
+from tfmodel_operator.ownership import taken
 from tfmodel_operator.status import Event
 
 log = logging.getLogger(__name__)
 
-APPLY = {
+APPLY: dict[str, Any] = {
     "field_manager": c.FIELD_MANAGER,
     "force": True,
     "_content_type": "application/apply-patch+yaml",
@@ -41,44 +40,21 @@ def connect() -> client.ApiClient:
     return client.ApiClient()
 
 
-@dataclass(frozen=True)
-class Children:
-    config_map: Manifest | None
-    deployment: Manifest | None
-    pods: list[Manifest]
-    jobs: list[Manifest]
-    export_pods: list[Manifest]
-
-    def plan(self) -> Plan | None:
-        """The plan last written into models.config, read back from the ConfigMap."""
-        annotations = (self.config_map or {}).get("metadata", {}).get("annotations") or {}
-        return Plan.from_json(annotations.get(c.PLAN, ""))
-
-    def config_written(self) -> datetime | None:
-        """When the operator last changed the ConfigMap (its server-side apply timestamp)."""
-        entries = (self.config_map or {}).get("metadata", {}).get("managedFields") or []
-        times = [
-            e["time"] for e in entries if e.get("manager") == c.FIELD_MANAGER and e.get("time")
-        ]
-        return (
-            datetime.strptime(max(times), "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
-            if times
-            else None
-        )
-
-
 class Refused(Exception):
     """The apiserver refused a child as invalid or forbidden: retrying unchanged will not help."""
 
 
+class Taken(Exception):
+    """A child's name is held by an object this TFModel does not control (the message says
+    whose)."""
+
+
 class Kube:
     def __init__(self, api: client.ApiClient) -> None:
-        self.core = client.CoreV1Api(api)
-        self.apps = client.AppsV1Api(api)
+        core, apps, batch = client.CoreV1Api(api), client.AppsV1Api(api), client.BatchV1Api(api)
+        self.core, self.batch = core, batch
         self.custom = client.CustomObjectsApi(api)
-        self.batch = client.BatchV1Api(api)
         # kind -> (read, server-side apply) for every kind of child
-        core, apps, batch = self.core, self.apps, self.batch
         self._verbs: dict[str, tuple[Callable[..., Any], Callable[..., Any]]] = {
             "ConfigMap": (core.read_namespaced_config_map, core.patch_namespaced_config_map),
             "Service": (core.read_namespaced_service, core.patch_namespaced_service),
@@ -86,92 +62,60 @@ class Kube:
             "Job": (batch.read_namespaced_job, batch.patch_namespaced_job),
         }
 
-    def live(self, manifest: Manifest) -> Manifest | None:
-        """The object `manifest` would be applied over, or None if there is none."""
-        read, _ = self._verbs[manifest["kind"]]
-        return _raw(read, manifest["metadata"]["name"], manifest["metadata"]["namespace"])
+    def read(self, kind: str, namespace: str, name: str) -> Manifest | None:
+        """A child the watch does not show (say, someone else's), or None if there is none."""
+        read, _ = self._verbs[kind]
+        return _call("get", read, name, namespace, not_found_ok=True)
 
-    def apply(self, manifest: Manifest, live: Manifest | None) -> bool:
-        """Server-side apply `manifest` unless `live` already matches; True if written.
+    def apply(self, manifest: Manifest, uid: str | None) -> Manifest:
+        """Server-side apply `manifest`; returns the object as the apiserver stored it.
 
-        The caller has checked that `live` is controlled by the TFModel (ownership.conflict).
+        `uid` is the object observed under that name (None: none exists). It goes into the
+        apply as a precondition: if the object was replaced since, by anyone, the apiserver
+        refuses the apply instead of writing over the newcomer.
         """
-        _, patch = self._verbs[manifest["kind"]]
-        name, namespace = manifest["metadata"]["name"], manifest["metadata"]["namespace"]
-        if live is not None and is_applied(manifest, live):
-            return False
+        kind, meta = manifest["kind"], manifest["metadata"]
+        _, patch = self._verbs[kind]
+        guarded = manifest if uid is None else {**manifest, "metadata": {**meta, "uid": uid}}
         try:
-            patch(name, namespace, manifest, **APPLY)
+            stored = _call("apply", patch, meta["name"], meta["namespace"], guarded, **APPLY)
         except ApiException as err:
-            if err.status in (400, 403, 409, 422):
-                raise Refused(f"{manifest['kind']} {name}: {_reason(err)}") from err
-            raise
-        log.debug("Applied %s %s/%s", manifest["kind"], namespace, name)
-        return True
-
-    def observe(self, tfmodel: TFModel) -> Children:
-        """The live children the plan and the status are computed from."""
-        namespace = tfmodel.namespace
-        server = ",".join(f"{k}={v}" for k, v in server_selector(tfmodel).items())
-        exports = f"{c.LABEL_INSTANCE}={tfmodel.name},{c.LABEL_COMPONENT}=export"
-        config_map = _raw(self.core.read_namespaced_config_map, config_map_name(tfmodel), namespace)
-        deployment = _raw(self.apps.read_namespaced_deployment, tfmodel.name, namespace)
-        jobs = _items(self.batch.list_namespaced_job, namespace, exports)
-
-        def ours(obj: Manifest | None) -> Manifest | None:
-            return obj if obj is not None and controlled_by(obj, tfmodel.uid) else None
-
-        # What another owner holds under our names or labels is neither read nor pruned.
-        return Children(
-            config_map=ours(config_map),
-            deployment=ours(deployment),
-            pods=_items(self.core.list_namespaced_pod, namespace, server),
-            jobs=[job for job in jobs if ours(job)],
-            export_pods=_items(self.core.list_namespaced_pod, namespace, exports),
-        )
+            reason = _reason(err)
+            if uid and err.status == 422 and "metadata.uid" in reason:  # replaced since
+                live = self.read(kind, meta["namespace"], meta["name"])
+                held = taken(manifest, live) if live else f"{kind} {meta['name']} was replaced"
+                raise Taken(held) from err
+            if err.status in (400, 403, 422) or _schema_error(err):
+                raise Refused(f"{kind} {meta['name']}: {reason}") from err
+            raise  # 409 (gone since observed), 429, 5xx: the watch catches up; retried
+        assert stored is not None
+        return stored
 
     def delete_job(self, job: Manifest) -> None:
         """Remove a superseded export Job and its pods (never any model data); the UID
         precondition makes sure it is the Job that was observed, not one made since."""
         meta = job["metadata"]
+        options = client.V1DeleteOptions(
+            propagation_policy="Background", preconditions=client.V1Preconditions(uid=meta["uid"])
+        )
+        delete = self.batch.delete_namespaced_job
         try:
-            options = client.V1DeleteOptions(
-                propagation_policy="Background",
-                preconditions=client.V1Preconditions(uid=meta["uid"]),
-            )
-            self.batch.delete_namespaced_job(meta["name"], meta["namespace"], body=options)
+            _call("delete", delete, meta["name"], meta["namespace"], body=options)
         except ApiException as err:
             if err.status not in (404, 409):  # gone, or no longer the Job we saw
                 raise
 
-    def read_tfmodel(self, namespace: str, name: str) -> Manifest | None:
-        return _raw(
-            self.custom.get_namespaced_custom_object, c.GROUP, c.VERSION, namespace, c.PLURAL, name
-        )
-
-    def list_tfmodels(self, namespaces: Sequence[str]) -> list[tuple[str, str]]:
-        """(namespace, name) of every TFModel in `namespaces`, or in the cluster if empty."""
-        lists: list[Any]
-        if namespaces:
-            lists = [
-                self.custom.list_namespaced_custom_object(c.GROUP, c.VERSION, ns, c.PLURAL)
-                for ns in namespaces
-            ]
-        else:
-            lists = [self.custom.list_cluster_custom_object(c.GROUP, c.VERSION, c.PLURAL)]
-        return [
-            (item["metadata"]["namespace"], item["metadata"]["name"])
-            for listed in lists
-            for item in listed["items"]
-        ]
-
-    def replace_status(self, namespace: str, name: str, status: Manifest) -> None:
+    def replace_status(self, namespace: str, name: str, status: Manifest) -> Manifest:
+        """Write the whole status; returns the TFModel as stored."""
         # A JSON patch replaces the whole status; a merge patch would keep labels that were removed.
-        self.custom.patch_namespaced_custom_object_status(
-            c.GROUP, c.VERSION, namespace, c.PLURAL, name,
-            [{"op": "add", "path": "/status", "value": status}],
+        patch = [{"op": "add", "path": "/status", "value": status}]
+        response = _call(
+            "patch", self.custom.patch_namespaced_custom_object_status,
+            c.GROUP, c.VERSION, namespace, c.PLURAL, name, patch,
             _content_type="application/json-patch+json",
         )  # fmt: skip
+        assert response is not None
+        return response
 
     def post_event(self, tfmodel: Manifest, event: Event) -> None:
         meta = tfmodel["metadata"]
@@ -195,27 +139,21 @@ class Kube:
             "lastTimestamp": now,
             "count": 1,
         }
-        self.core.create_namespaced_event(meta["namespace"], body)
+        _call("create", self.core.create_namespaced_event, meta["namespace"], body)
 
 
-def _raw(read: Callable[..., Any], *args: str) -> Manifest | None:
-    """The object as the API serves it, or None if it does not exist."""
+def _call(
+    verb: str, method: Callable[..., Any], *args: Any, not_found_ok: bool = False, **kwargs: Any
+) -> Manifest | None:
+    """One request, counted; the answer as the API serves it (JSON), None if not found and ok."""
     try:
-        return _json(read(*args, _preload_content=False))
+        response = method(*args, _preload_content=False, **kwargs)
     except ApiException as err:
-        if err.status == 404:
+        API_REQUESTS.labels(verb, str(err.status)).inc()
+        if not_found_ok and err.status == 404:
             return None
         raise
-
-
-def _items(list_: Callable[..., Any], namespace: str, selector: str) -> list[Manifest]:
-    items: list[Manifest] = _json(
-        list_(namespace, label_selector=selector, _preload_content=False)
-    )["items"]
-    return items
-
-
-def _json(response: Any) -> Manifest:
+    API_REQUESTS.labels(verb, str(response.status)).inc()
     result: Manifest = json.loads(response.data)
     return result
 
@@ -225,3 +163,11 @@ def _reason(err: ApiException) -> str:
         return str(json.loads(err.body or "")["message"])
     except (TypeError, ValueError, KeyError):
         return f"{err.status} {err.reason}"
+
+
+def _schema_error(err: ApiException) -> bool:
+    """A 500 whose message shows the apiserver could not build the object from the schema
+    (say, an unknown field inside an embedded object): retrying unchanged will not help."""
+    return err.status == 500 and any(
+        hint in _reason(err) for hint in ("field not declared in schema", "failed to create typed")
+    )

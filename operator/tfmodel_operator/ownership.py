@@ -27,8 +27,11 @@ def conflict(desired: Manifest, live: Manifest | None, uid: str) -> str | None:
     """Why `desired` must not be applied over `live`, or None if it may be."""
     if live is None or controlled_by(live, uid):
         return None
-    meta = desired["metadata"]
-    return f"{desired['kind']} {meta['name']} already exists and {held_by(live)}"
+    return taken(desired, live)
+
+
+def taken(desired: Manifest, live: Manifest) -> str:
+    return f"{desired['kind']} {desired['metadata']['name']} already exists and {held_by(live)}"
 
 
 def held_by(live: Manifest) -> str:

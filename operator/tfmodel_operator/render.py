@@ -462,23 +462,3 @@ def export_job(tfmodel: TFModel, export: Export) -> Manifest:
             "template": {"metadata": {"labels": labels(tfmodel, "export")}, "spec": pod},
         },
     }
-
-
-def is_applied(desired: Any, live: Any) -> bool:
-    """True if `live` already holds every field of `desired` with the same value.
-
-    Fields the apiserver defaults (and fields others own) may be extra in `live`. Together with
-    the applied-hash annotation, which changes whenever the desired manifest does, this tells
-    an unchanged child from one that needs an apply (a spec change, or a hand edit).
-    """
-    if isinstance(desired, dict):
-        return isinstance(live, dict) and all(
-            key in live and is_applied(value, live[key]) for key, value in desired.items()
-        )
-    if isinstance(desired, list):
-        return (
-            isinstance(live, list)
-            and len(desired) == len(live)
-            and all(is_applied(d, v) for d, v in zip(desired, live, strict=True))
-        )
-    return bool(desired == live)

@@ -2,10 +2,14 @@
 
 GET /v1/models/<model> lists every version with its state. Where a label points is read from
 GET /v1/models/<model>/labels/<l>/metadata (model_spec.version): the status API ignores the
-label part of its path. Short timeouts and a bounded pool: a pod that does not answer is
-reported as such and never holds up the reconcile for long.
+label part of its path. The tenant picks the image, so an answer is untrusted input: each
+request has a total deadline (connect, headers and the whole body), a size limit, and its fields
+are checked; a pod that answers late or with nonsense is reported as such and holds up nothing
+but its own TFModel, for at most that deadline.
 """
 
+import json
+import time
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -13,10 +17,15 @@ from typing import Any
 import requests
 
 from tfmodel_operator import config as c
+from tfmodel_operator.observed import is_ready
 from tfmodel_operator.plan import PodServing, VersionStatus
 
-TIMEOUT = (1.0, 2.0)  # (connect, read) seconds
+TIMEOUT = (1.0, 1.0)  # (connect, each read) seconds
+DEADLINE = 3.0  # seconds for everything asked of one pod, bodies included
+MAX_BODY = 1 << 20
 MAX_PARALLEL = 8
+STATES = ("START", "LOADING", "AVAILABLE", "UNLOADING", "END")
+INT64_MAX = 2**63 - 1
 
 
 def observe(pods: list[dict[str, Any]], model: str, labels: Iterable[str]) -> list[PodServing]:
@@ -29,42 +38,57 @@ def observe(pods: list[dict[str, Any]], model: str, labels: Iterable[str]) -> li
         return list(pool.map(lambda pod: ask(pod, model, names), ready))
 
 
-def is_ready(pod: dict[str, Any]) -> bool:
-    status = pod.get("status", {})
-    ready = any(
-        cond.get("type") == "Ready" and cond.get("status") == "True"
-        for cond in status.get("conditions") or []
-    )
-    return ready and bool(status.get("podIP")) and not pod["metadata"].get("deletionTimestamp")
-
-
 def ask(pod: dict[str, Any], model: str, labels: list[str]) -> PodServing:
     name = pod["metadata"]["name"]
     base = f"http://{pod['status']['podIP']}:{c.REST_PORT}/v1/models/{model}"
+    deadline = time.monotonic() + DEADLINE  # for everything asked of this pod
     try:
-        versions = tuple(version_status(entry) for entry in get(base)["model_version_status"])
+        answer = get(base, deadline)["model_version_status"]
+        versions = tuple(version_status(entry) for entry in answer)
         resolved = []
         for label in labels:
             # TF Serving answers 400 (404 in older releases) for a label it does not know.
-            metadata = get(f"{base}/labels/{label}/metadata", unknown_ok=True)
+            metadata = get(f"{base}/labels/{label}/metadata", deadline, unknown_ok=True)
             if metadata:
-                resolved.append((label, int(metadata["model_spec"]["version"])))
-    except (requests.RequestException, ValueError, KeyError, TypeError) as err:
+                resolved.append((label, version_number(metadata["model_spec"]["version"])))
+    except (requests.RequestException, ValueError, KeyError, TypeError, AttributeError) as err:
         return PodServing(pod=name, error=f"{base}: {err}")
     return PodServing(pod=name, versions=versions, labels=tuple(resolved))
 
 
-def get(url: str, unknown_ok: bool = False) -> dict[str, Any]:
-    response = requests.get(url, timeout=TIMEOUT)
-    if unknown_ok and response.status_code in (400, 404):
-        return {}
+def get(url: str, deadline: float, unknown_ok: bool = False) -> dict[str, Any]:
+    with requests.get(url, timeout=TIMEOUT, stream=True) as response:
+        if unknown_ok and response.status_code in (400, 404):
+            return {}
+        body = bytearray()
+        for chunk in response.iter_content(chunk_size=8192):
+            body += chunk
+            if len(body) > MAX_BODY:
+                raise ValueError(f"answer larger than {MAX_BODY} bytes")
+            if time.monotonic() > deadline:
+                raise ValueError(f"no complete answer within {DEADLINE:.0f}s")
     if response.status_code != 200:
-        raise ValueError(f"HTTP {response.status_code}: {response.text[:200]}")
-    answer: dict[str, Any] = response.json()
+        raise ValueError(f"HTTP {response.status_code}: {body[:200].decode(errors='replace')}")
+    answer = json.loads(body)
+    if not isinstance(answer, dict):
+        raise ValueError("the answer is not a JSON object")
     return answer
 
 
 def version_status(entry: dict[str, Any]) -> VersionStatus:
     status = entry.get("status") or {}
     error = status.get("error_message", "") if status.get("error_code", "OK") != "OK" else ""
-    return VersionStatus(version=int(entry["version"]), state=str(entry["state"]), error=error)
+    state = str(entry["state"])
+    if state not in STATES:
+        raise ValueError(f"unknown version state {state[:40]!r}")
+    return VersionStatus(version_number(entry["version"]), state, str(error)[:1024])
+
+
+def version_number(value: Any) -> int:
+    """A version as TF Serving sends it (a number, or a string of one), within int64."""
+    if isinstance(value, bool) or not isinstance(value, int | str):
+        raise ValueError(f"version {str(value)[:40]!r} is not a number")
+    number = int(value)
+    if not 0 <= number <= INT64_MAX:
+        raise ValueError(f"version {str(value)[:40]} is outside int64")
+    return number

@@ -40,6 +40,7 @@ REPLICA_FAILURE = "ReplicaFailure"
 INVALID_SPEC = "InvalidSpec"
 APPLY_FAILED = "ApplyFailed"
 CHILD_CONFLICT = "ChildConflict"
+INTERNAL_ERROR = "InternalError"
 # ConfigApplied: is the desired models.config in effect in TF Serving on every ready pod?
 APPLIED = "Applied"
 NO_POD_ANSWERED = "NoPodAnswered"
@@ -70,7 +71,7 @@ class Condition(TypedDict):
 
 
 @dataclass(frozen=True)
-class Observed:
+class World:
     """What the operator saw: the Deployment, its pods, and what TF Serving says on each."""
 
     deployment: Manifest | None
@@ -93,7 +94,7 @@ NO_EXPORTS = ExportDecision()
 def compute(
     tfmodel: TFModel,
     decision: Decision,
-    observed: Observed,
+    observed: World,
     previous: Manifest,
     now: datetime,
     reload_grace: float = 120.0,
@@ -186,6 +187,12 @@ def child_conflict(generation: int, message: str, previous: Manifest, now: datet
     return blocked(generation, CHILD_CONFLICT, message, waiting, previous, now)
 
 
+def internal_error(generation: int, message: str, previous: Manifest, now: datetime) -> Manifest:
+    """The operator failed on this TFModel in a way it did not foresee; it retries with backoff."""
+    waiting = "Retrying with backoff"
+    return blocked(generation, INTERNAL_ERROR, message, waiting, previous, now)
+
+
 def blocked(
     generation: int, reason: str, message: str, waiting: str, previous: Manifest, now: datetime
 ) -> Manifest:
@@ -200,7 +207,7 @@ def blocked(
 
 
 def config_applied(
-    tfmodel: TFModel, decision: Decision, observed: Observed, now: datetime, reload_grace: float
+    tfmodel: TFModel, decision: Decision, observed: World, now: datetime, reload_grace: float
 ) -> Verdict:
     pods = observed.serving
     answered = [p for p in pods if p.answered]
@@ -311,7 +318,7 @@ def served_labels(plan: Plan, answered: list[PodServing]) -> dict[str, tuple[int
     return result
 
 
-def degraded_cause(observed: Observed) -> Verdict | None:
+def degraded_cause(observed: World) -> Verdict | None:
     for pod in sorted(observed.pods, key=lambda p: str(p["metadata"]["name"])):
         scheduled = find_condition(pod.get("status", {}), "PodScheduled")
         if (

@@ -22,6 +22,9 @@ RELOAD_GRACE_SECONDS = 5
 OPERATOR_SETTINGS = {
     "TFMODEL_RESYNC_SECONDS": str(RESYNC_SECONDS),
     "TFMODEL_POLL_SECONDS": "0.5",
+    # A settled TFModel's pods are asked again this often (in a cluster a pod whose TF Serving
+    # stops answering also turns unready, which brings a reconcile at once; kwok pods do not).
+    "TFMODEL_SLOW_CHECK_SECONDS": "4",
     "TFMODEL_RELOAD_GRACE_SECONDS": str(RELOAD_GRACE_SECONDS),
 }
 

@@ -380,14 +380,17 @@ def test_an_error_only_the_operator_can_judge_degrades_just_that_tfmodel(
         ("get", "secrets", "no"),
         ("create", "pods", "no"),
         ("delete", "tfmodels.serving.tfmodel.io", "no"),
+        ("patch", "tfmodels.serving.tfmodel.io", "no"),  # only its status
+        ("watch", "pods", "yes"),
     ],
 )
 def test_operator_rbac_is_least_privilege(
     kubeconfig: Path, operator: Path, verb: str, resource: str, allowed: str
 ) -> None:
+    resource, _, subresource = resource.partition("/")  # `TYPE/NAME` would name an object
     answer = subprocess.run(
         ["kubectl", f"--kubeconfig={kubeconfig}", "auth", "can-i", verb, resource,
-         "--all-namespaces", f"--as={OPERATOR_SA}"],
+         f"--subresource={subresource}", "--all-namespaces", f"--as={OPERATOR_SA}"],
         capture_output=True, text=True, check=False,
     )  # fmt: skip
     assert answer.stdout.strip() == allowed, answer.stderr

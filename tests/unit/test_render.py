@@ -200,18 +200,3 @@ def test_applied_hash_changes_with_the_manifest() -> None:
         a.deployment["metadata"]["annotations"][key] != b.deployment["metadata"]["annotations"][key]
     )
     assert a.service["metadata"]["annotations"][key] == b.service["metadata"]["annotations"][key]
-
-
-def test_is_applied_ignores_server_defaults_but_not_differences() -> None:
-    desired = {"spec": {"ports": [{"name": "http", "port": 8501}], "type": "ClusterIP"}}
-    live = {
-        "spec": {
-            "ports": [{"name": "http", "port": 8501, "protocol": "TCP"}],
-            "type": "ClusterIP",
-            "clusterIP": "10.96.0.9",
-        }
-    }
-    assert render.is_applied(desired, live)
-    assert not render.is_applied(desired, {"spec": {**live["spec"], "type": "NodePort"}})
-    assert not render.is_applied(desired, {"spec": {**live["spec"], "ports": []}})
-    assert not render.is_applied(desired, {})  # fmt: skip

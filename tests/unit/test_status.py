@@ -65,17 +65,17 @@ SERVED = [tf("vgg16-a"), tf("vgg16-b")]
 
 
 def seen(dep: dict[str, Any] | None = None, pods: list[dict[str, Any]] | None = None,
-         serving: list[PodServing] | None = None, written: datetime | None = NOW) -> status.Observed:  # fmt: skip
-    return status.Observed(dep, pods or [], SERVED if serving is None else serving, written)
+         serving: list[PodServing] | None = None, written: datetime | None = NOW) -> status.World:  # fmt: skip
+    return status.World(dep, pods or [], SERVED if serving is None else serving, written)
 
 
-def compute(observed: status.Observed, decision: Decision = DESIRED, previous: dict[str, Any] | None = None,
+def compute(observed: status.World, decision: Decision = DESIRED, previous: dict[str, Any] | None = None,
             now: datetime = NOW) -> dict[str, Any]:  # fmt: skip
     return status.compute(MODEL, decision, observed, previous or {}, now, reload_grace=60)
 
 
 def verdicts(
-    observed: status.Observed, decision: Decision = DESIRED, now: datetime = NOW
+    observed: status.World, decision: Decision = DESIRED, now: datetime = NOW
 ) -> dict[str, tuple[str, str]]:
     """The conditions without Exported, which has tests of its own."""
     computed = compute(observed, decision, now=now)
@@ -123,7 +123,7 @@ CASES = [
 
 
 @pytest.mark.parametrize(("case", "observed", "expected"), CASES, ids=[c[0] for c in CASES])
-def test_conditions_from_the_world(case: str, observed: status.Observed, expected: dict) -> None:
+def test_conditions_from_the_world(case: str, observed: status.World, expected: dict) -> None:
     assert verdicts(observed) == expected
 
 

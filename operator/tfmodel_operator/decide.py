@@ -1,0 +1,146 @@
+"""Pure: one TFModel and what is observed of it -> what to write. The whole decision lives here.
+
+`decide` parses the spec, gates versions still being exported, plans the next models.config
+from what TF Serving reports, renders the children, keeps only those that differ from what is
+observed, refuses names held by objects this TFModel does not control, lists the export Jobs to
+prune, and computes the status. The kopf wiring only gathers `Observed` and carries `Outcome`
+out; `tfmodel render` calls the same function with nothing observed.
+"""
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from tfmodel_operator import jobs, plan, render, spec, status
+from tfmodel_operator.observed import Manifest, Observed, applied_at, recorded_plan
+from tfmodel_operator.ownership import conflict, controlled_by
+from tfmodel_operator.status import Event
+
+
+@dataclass(frozen=True)
+class Outcome:
+    apply: tuple[Manifest, ...] = ()  # children that differ from what is observed, in order
+    prune: tuple[Manifest, ...] = ()  # export Jobs (as observed) that are superseded
+    status: Manifest | None = None  # the new status; None when it has not changed
+    events: tuple[Event, ...] = ()
+    settled: bool = True  # False while a config change is on its way into TF Serving
+    manifests: tuple[Manifest, ...] = field(default=(), repr=False)  # every desired child
+
+
+def decide(observed: Observed, now: datetime, reload_grace: float = 120.0) -> Outcome:
+    body = observed.tfmodel
+    if body is None or body["metadata"].get("deletionTimestamp"):
+        return Outcome()  # gone or going: the garbage collector removes the children
+    previous = body.get("status") or {}
+    generation = int(body["metadata"].get("generation", 0))
+    try:
+        tfmodel = spec.parse(body)
+    except spec.InvalidSpec as err:  # the user's to fix: report it, do not retry
+        return published(previous, status.invalid(generation, err, previous, now))
+
+    def mine(kind: str, name: str) -> Manifest | None:
+        obj = observed.child(kind, name)
+        return obj if obj is not None and controlled_by(obj, tfmodel.uid) else None
+
+    config_map = mine("ConfigMap", render.config_map_name(tfmodel))
+    current = recorded_plan(config_map)
+    serving = list(observed.serving)
+    served = {v for pod in serving for v in pod.available()}
+    owned_jobs = observed.of_kind("Job", tfmodel.uid)
+    exports = jobs.decide(tfmodel, owned_jobs, observed.pods_of("export"), served)
+    desired = plan.gated(plan.desired_plan(tfmodel), exports.pending, current)
+    decision = plan.next_plan(desired, current, serving)
+    manifests = tuple(render.desired(tfmodel, decision.plan, exports.apply).in_apply_order())
+
+    live = [observed.child(m["kind"], m["metadata"]["name"]) for m in manifests]
+    conflicts = [
+        problem
+        for manifest, obj in zip(manifests, live, strict=True)
+        if (problem := conflict(manifest, obj, tfmodel.uid))
+    ]
+    if conflicts:  # touch nothing: not ours to change, and nothing half-created
+        new = status.child_conflict(generation, "; ".join(conflicts), previous, now)
+        return published(previous, new)
+
+    apply = tuple(
+        m for m, obj in zip(manifests, live, strict=True) if obj is None or not is_applied(m, obj)
+    )
+    written = any(m["kind"] == "ConfigMap" for m in apply)
+    world = status.World(
+        deployment=mine("Deployment", tfmodel.name),
+        pods=observed.pods_of("server"),
+        serving=serving,
+        config_written=now if written else applied_at(config_map),
+    )
+    new = status.compute(tfmodel, decision, world, previous, now, reload_grace, exports)
+    # With no pod answering, pod events (not polls) bring the next reconcile.
+    in_effect = any(
+        cond["type"] == status.CONFIG_APPLIED and cond["status"] == "True"
+        for cond in new["conditions"]
+    )
+    prune = tuple(j for j in owned_jobs if j["metadata"]["name"] in exports.prune)
+    return Outcome(
+        apply=apply,
+        prune=prune,
+        status=None if new == previous else new,
+        events=tuple(status.events(previous, new)),
+        settled=not serving or (in_effect and not written),
+        manifests=manifests,
+    )
+
+
+def published(previous: Manifest, new: Manifest) -> Outcome:
+    """An outcome that only reports: nothing is applied, nothing is in flight."""
+    changed = None if new == previous else new
+    return Outcome(status=changed, events=tuple(status.events(previous, new)))
+
+
+def serving_labels(observed: Observed) -> tuple[str, list[str]] | None:
+    """(model name, labels) to ask TF Serving about: the spec's labels and those written last.
+
+    None when the spec does not parse (there is nothing to ask about).
+    """
+    if observed.tfmodel is None:
+        return None
+    try:
+        tfmodel = spec.parse(observed.tfmodel)
+    except spec.InvalidSpec:
+        return None
+    config_map = observed.child("ConfigMap", render.config_map_name(tfmodel))
+    current = recorded_plan(config_map) if config_map else None
+    labels = {label for label, _ in tfmodel.version_labels + (current.labels if current else ())}
+    return tfmodel.model_name, sorted(labels)
+
+
+def is_applied(desired: Any, live: Any) -> bool:
+    """True if `live` already holds every field of `desired` with the same value.
+
+    Fields the apiserver defaults (and fields others own) may be extra in `live`; a field the
+    apiserver drops because it holds its zero value (`readOnly: false`) may be missing. Together
+    with the applied-hash annotation, which changes whenever the desired manifest does, this
+    tells an unchanged child from one that needs an apply (a spec change, or a hand edit).
+    """
+    if isinstance(desired, dict):
+        return isinstance(live, dict) and all(
+            is_applied(value, live[key]) if key in live else is_zero(value)
+            for key, value in desired.items()
+        )
+    if isinstance(desired, list):
+        return (
+            isinstance(live, list)
+            and len(desired) == len(live)
+            and all(is_applied(d, v) for d, v in zip(desired, live, strict=True))
+        )
+    return bool(desired == live)
+
+
+def is_zero(value: Any) -> bool:
+    """What the API omits when serialising (Go's omitempty): false, 0, "", empty lists/maps."""
+    if isinstance(value, bool):
+        return value is False
+    return value in (0, "") or value == [] or value == {}
+
+
+def first_outcome(tfmodel_body: Manifest, now: datetime) -> Outcome:
+    """What a first reconcile of `tfmodel_body` writes, with nothing observed yet."""
+    return decide(Observed(tfmodel=tfmodel_body), now)

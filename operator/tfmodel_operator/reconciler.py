@@ -1,0 +1,247 @@
+"""I/O around the pure decision: for one TFModel, observe -> decide -> write -> report.
+
+The observation comes from memory (the watch caches, gathered by the kopf wiring) plus, when
+it is due, TF Serving's answers; the writes are only what `decide` found different. Each
+reconcile of one TFModel runs in a worker thread and never raises: whatever goes wrong ends in
+that TFModel's status (and a retry with backoff), never in anyone else's.
+"""
+
+import logging
+import random
+import threading
+import time
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+
+from kubernetes.client.exceptions import ApiException
+
+from tfmodel_operator import decide, metrics, ownership, serving, status
+from tfmodel_operator.kube import Kube, Refused, Taken
+from tfmodel_operator.observed import Key, Manifest, Observed, is_ready, project, resource_version
+from tfmodel_operator.plan import PodServing
+
+log = logging.getLogger(__name__)
+
+# Our own writes stay visible this long even if the watch has not shown them yet.
+FRESH_SECONDS = 30.0
+
+
+@dataclass(frozen=True)
+class Settings:
+    poll_seconds: float = 2.0  # how often a config change on its way into TF Serving is checked
+    slow_check_seconds: float = 300.0  # how often TF Serving is asked when nothing is moving
+    reload_grace_seconds: float = 120.0  # kubelet's ConfigMap delay on top of TF Serving's poll
+
+
+@dataclass(frozen=True)
+class Asked:
+    """What TF Serving last said for one TFModel, and when to ask again."""
+
+    at: float
+    pods: frozenset[tuple[str, str]]  # (pod, IP) that were asked
+    generation: int
+    answers: tuple[PodServing, ...]
+    interval: float  # while unsettled: poll after this long (backs off while nobody answers)
+    slow: float  # when settled: ask again after this long (jittered)
+
+
+@dataclass
+class Reconciler:
+    kube: Kube
+    settings: Settings = field(default_factory=Settings)
+    asked: dict[Key, Asked] = field(default_factory=dict)
+    unsettled: set[Key] = field(default_factory=set)
+    # Objects as our own writes returned them, until the watch shows them (or a newer copy).
+    fresh: dict[Key, dict[tuple[str, str], tuple[float, Manifest]]] = field(default_factory=dict)
+    decided: dict[Key, tuple[object, ...]] = field(default_factory=dict)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    # --- observation -------------------------------------------------------------------------
+
+    def newest(
+        self, key: Key, tfmodel: Manifest | None, children: list[Manifest], pods: list[Manifest]
+    ) -> Observed:
+        """The watched copies, with our own writes where the watch has not shown them yet."""
+        watched = {(o["kind"], o["metadata"]["name"]): o for o in children}
+        if tfmodel is not None:
+            watched[("TFModel", key[1])] = tfmodel
+        merged = dict(watched)
+        now = time.monotonic()
+        with self.lock:
+            fresh = self.fresh.get(key, {})
+            for name, (at, written) in list(fresh.items()):
+                seen = watched.get(name)
+                caught_up = seen is not None and resource_version(seen) >= resource_version(written)
+                if caught_up or now - at > FRESH_SECONDS:
+                    del fresh[name]
+                else:
+                    merged[name] = written
+            if not fresh:
+                self.fresh.pop(key, None)
+        current = merged.pop(("TFModel", key[1]), None)
+        return Observed(
+            tfmodel=current if tfmodel is not None else None,
+            children=tuple(merged.values()),
+            pods=tuple(pods),
+        )
+
+    def remember(self, key: Key, obj: Manifest) -> None:
+        with self.lock:
+            entry = self.fresh.setdefault(key, {})
+            entry[(obj["kind"], obj["metadata"]["name"])] = (time.monotonic(), obj)
+
+    def is_due(self, key: Key, now: float) -> bool:
+        """Should TF Serving be asked now (for the poll loop)?"""
+        asked = self.asked.get(key)
+        return asked is None or now - asked.at >= asked.interval
+
+    def ask_serving(self, key: Key, observed: Observed) -> tuple[PodServing, ...]:
+        """TF Serving's answers: asked again only when something may have changed."""
+        query = decide.serving_labels(observed)
+        pods = [p for p in observed.pods_of("server") if is_ready(p)]
+        if query is None or observed.tfmodel is None or not pods:
+            self.asked.pop(key, None)
+            return ()
+        model, labels = query
+        now = time.monotonic()
+        generation = int(observed.tfmodel["metadata"].get("generation", 0))
+        who = frozenset((p["metadata"]["name"], p["status"]["podIP"]) for p in pods)
+        last = self.asked.get(key)
+        due = (
+            last is None
+            or last.pods != who
+            or last.generation != generation
+            or (key in self.unsettled and now - last.at >= last.interval)
+            or now - last.at >= last.slow
+        )
+        if last is not None and not due:
+            return last.answers
+        started = time.monotonic()
+        answers = tuple(serving.observe(pods, model, labels))
+        metrics.SERVING_SECONDS.observe(time.monotonic() - started)
+        for answer in answers:
+            metrics.SERVING_POLLS.labels("answered" if answer.answered else "failed").inc()
+        poll = self.settings.poll_seconds
+        if any(a.answered for a in answers) or last is None:
+            interval = poll
+        else:  # nobody answers: back off, up to 16 polls
+            interval = min(last.interval * 2, 16 * poll)
+        slow = self.settings.slow_check_seconds * random.uniform(0.8, 1.2)
+        self.asked[key] = Asked(now, who, generation, answers, interval, slow)
+        return answers
+
+    # --- one reconcile ------------------------------------------------------------------------
+
+    def reconcile(self, key: Key, observed: Observed) -> bool:
+        """Observe, decide, write. False when it should be retried with backoff."""
+        started = time.monotonic()
+        result = "error"
+        try:
+            result = self._reconcile(key, observed)
+        except Exception as err:
+            log.exception("Reconcile of TFModel %s/%s failed", *key)
+            self.decided.pop(key, None)
+            if not isinstance(err, ApiException):  # not the API's passing trouble: say so
+                self.report_failure(key, observed, f"{type(err).__name__}: {err}")
+        finally:
+            metrics.RECONCILES.labels(result).inc()
+            metrics.RECONCILE_SECONDS.observe(time.monotonic() - started)
+        return result in ("ok", "skipped", "blocked")
+
+    def _reconcile(self, key: Key, observed: Observed) -> str:
+        body = observed.tfmodel
+        if body is None:
+            self.forget(key)
+            return "ok"
+        observed = replace(observed, serving=self.ask_serving(key, observed))
+        asked = self.asked.get(key)
+        fingerprint = (observed.fingerprint(), asked.at if asked else None)
+        if self.decided.get(key) == fingerprint and key not in self.unsettled:
+            return "skipped"  # nothing it depends on changed since the last reconcile
+        now = datetime.now(UTC)
+        outcome = decide.decide(observed, now, self.settings.reload_grace_seconds)
+        previous = body.get("status") or {}
+        generation = int(body["metadata"].get("generation", 0))
+        # The watch shows only labelled objects: one it does not show may still hold the name.
+        lives = [
+            observed.child(m["kind"], m["metadata"]["name"])
+            or self.kube.read(m["kind"], key[0], m["metadata"]["name"])
+            for m in outcome.apply
+        ]
+        try:
+            problems = [
+                problem
+                for manifest, live in zip(outcome.apply, lives, strict=True)
+                if (problem := ownership.conflict(manifest, live, body["metadata"]["uid"]))
+            ]
+            if problems:  # touch nothing: not ours to change, and nothing half-created
+                raise Taken("; ".join(problems))
+            for manifest, live in zip(outcome.apply, lives, strict=True):
+                kind, name = manifest["kind"], manifest["metadata"]["name"]
+                stored = self.kube.apply(manifest, live["metadata"]["uid"] if live else None)
+                self.remember(key, project(kind, stored))
+                log.info("Applied %s %s/%s", kind, key[0], name)
+        except Taken as taken:
+            self.publish(key, body, status.child_conflict(generation, str(taken), previous, now))
+            self.decided.pop(key, None)
+            return "blocked"
+        except Refused as err:
+            self.publish(key, body, status.apply_failed(generation, str(err), previous, now))
+            self.decided.pop(key, None)
+            return "refused"
+        for job in outcome.prune:
+            self.kube.delete_job(job)
+            log.info("Deleted superseded export Job %s/%s", key[0], job["metadata"]["name"])
+        if outcome.status is not None:
+            self.publish(key, body, outcome.status, outcome.events)
+        metrics.READY.by_key[key] = ready_reason(outcome.status or previous)
+        if outcome.settled:
+            self.unsettled.discard(key)
+        else:
+            self.unsettled.add(key)
+        self.decided[key] = fingerprint if not outcome.apply and outcome.status is None else ()
+        return "ok"
+
+    def publish(
+        self,
+        key: Key,
+        body: Manifest,
+        new: Manifest,
+        events: tuple[status.Event, ...] | None = None,
+    ) -> None:
+        """Write the status if it changed; post events for the transitions."""
+        previous = body.get("status") or {}
+        if new == previous:
+            return
+        meta = body["metadata"]
+        stored = self.kube.replace_status(meta["namespace"], meta["name"], new)
+        self.remember(key, project("TFModel", stored))
+        for event in status.events(previous, new) if events is None else events:
+            self.kube.post_event(body, event)
+            log.info("TFModel %s/%s: %s: %s", *key, event.reason, event.message)
+
+    def report_failure(self, key: Key, observed: Observed, message: str) -> None:
+        body = observed.tfmodel
+        if body is None:
+            return
+        previous = body.get("status") or {}
+        generation = int(body["metadata"].get("generation", 0))
+        new = status.internal_error(generation, message, previous, datetime.now(UTC))
+        try:
+            self.publish(key, body, new)
+        except Exception:
+            log.exception("Could not report the failure on TFModel %s/%s", *key)
+
+    def forget(self, key: Key) -> None:
+        """The TFModel is gone: drop what was kept for it."""
+        self.asked.pop(key, None)
+        self.unsettled.discard(key)
+        self.decided.pop(key, None)
+        metrics.READY.by_key.pop(key, None)
+        with self.lock:
+            self.fresh.pop(key, None)
+
+
+def ready_reason(current: Manifest) -> tuple[str, str]:
+    ready = status.find_condition(current, status.READY) or {}
+    return str(ready.get("status", "Unknown")), str(ready.get("reason", ""))

@@ -1,0 +1,174 @@
+"""decide: one TFModel and what is observed of it -> what to write, without a cluster."""
+
+import copy
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+
+from support.tfmodels import tfmodel
+from tfmodel_operator import decide, observed
+from tfmodel_operator.decide import Outcome, is_applied
+from tfmodel_operator.observed import Observed
+from tfmodel_operator.plan import PodServing, VersionStatus
+
+NOW = datetime(2026, 11, 26, 12, 0, 0, tzinfo=UTC)
+UID = "5f0c-tfmodel"
+
+
+def body(**spec: Any) -> dict[str, Any]:
+    meta = {"name": "vgg16", "namespace": "ml", "uid": UID, "generation": 3, "resourceVersion": "7"}
+    return {**tfmodel(**spec), "metadata": meta}
+
+
+def as_stored(manifest: dict[str, Any], uid: str = "child-uid") -> dict[str, Any]:
+    """A child as the watch would show it: projected, with fields the apiserver adds or drops."""
+    live = copy.deepcopy(manifest)
+    live["metadata"].update(uid=uid, resourceVersion="11", creationTimestamp="2026-11-26T11:00:00Z")
+    if live["kind"] == "Service":
+        live["spec"].update(clusterIP="10.96.0.12", sessionAffinity="None")
+    if live["kind"] == "Job":  # the apiserver omits false booleans (readOnly: false)
+        for volume in live["spec"]["template"]["spec"]["volumes"]:
+            volume.get("persistentVolumeClaim", {}).pop("readOnly", None)
+        live["spec"]["completions"] = 1
+    return observed.project(live["kind"], live)
+
+
+def first(tfm: dict[str, Any]) -> Outcome:
+    return decide.decide(Observed(tfmodel=tfm), NOW)
+
+
+def settled_world(tfm: dict[str, Any], outcome: Outcome | None = None) -> Observed:
+    """Every child exactly as the first reconcile applied it, and the status they lead to."""
+    outcome = outcome or first(tfm)
+    children = tuple(as_stored(m) for m in outcome.manifests)
+    then = decide.decide(Observed(tfmodel={**tfm, "status": outcome.status}, children=children), NOW)
+    return Observed(tfmodel={**tfm, "status": then.status or outcome.status}, children=children)
+
+
+def kinds(manifests: tuple[dict[str, Any], ...]) -> list[str]:
+    return [m["kind"] for m in manifests]
+
+
+def test_nothing_to_do_for_a_tfmodel_that_is_gone_or_going() -> None:
+    assert decide.decide(Observed(tfmodel=None), NOW) == Outcome()
+    going = body()
+    going["metadata"]["deletionTimestamp"] = "2026-11-26T12:00:00Z"
+    assert decide.decide(Observed(tfmodel=going), NOW) == Outcome()
+
+
+def test_a_new_tfmodel_gets_its_children_and_a_status() -> None:
+    outcome = first(body())
+    assert kinds(outcome.apply) == ["ConfigMap", "Service", "Deployment"]
+    assert outcome.status is not None
+    assert outcome.status["observedGeneration"] == 3
+    reasons = {c["type"]: c["reason"] for c in outcome.status["conditions"]}
+    assert reasons["Progressing"] == "Creating"
+
+
+def test_a_settled_world_writes_nothing() -> None:
+    world = settled_world(body())
+    again = decide.decide(world, NOW)
+    assert (again.apply, again.prune, again.status) == ((), (), None)
+
+
+def test_a_hand_edit_is_undone_and_only_that_child_is_applied() -> None:
+    world = settled_world(body())
+    edited = tuple(
+        {**c, "data": {**c["data"], "models.config": "garbage"}} if c["kind"] == "ConfigMap" else c
+        for c in world.children
+    )
+    outcome = decide.decide(Observed(tfmodel=world.tfmodel, children=edited), NOW)
+    assert kinds(outcome.apply) == ["ConfigMap"]
+
+
+def test_an_export_job_is_not_applied_again_for_fields_the_apiserver_drops() -> None:
+    tfm = body(exports=[{"version": 2, "weights": "none"}])
+    outcome = first(tfm)
+    assert kinds(outcome.apply) == ["ConfigMap", "Service", "Deployment", "Job"]
+    job = next(m for m in outcome.manifests if m["kind"] == "Job")
+    assert (
+        job["spec"]["template"]["spec"]["volumes"][0]["persistentVolumeClaim"]["readOnly"] is False
+    )
+    assert decide.decide(settled_world(tfm, outcome), NOW).apply == ()
+
+
+@pytest.mark.parametrize("kind", ["ConfigMap", "Service", "Deployment"])
+def test_a_name_held_by_someone_else_is_a_conflict_and_nothing_is_applied(kind: str) -> None:
+    world = settled_world(body())
+    foreign = tuple(
+        {**c, "metadata": {**c["metadata"], "ownerReferences": []}} if c["kind"] == kind else c
+        for c in world.children
+    )
+    outcome = decide.decide(Observed(tfmodel=body(), children=foreign), NOW)
+    assert outcome.apply == ()
+    assert outcome.status is not None
+    degraded = next(c for c in outcome.status["conditions"] if c["type"] == "Degraded")
+    assert (degraded["status"], degraded["reason"]) == ("True", "ChildConflict")
+    assert f"{kind} " in degraded["message"]
+    assert [e.type for e in outcome.events] == ["Warning"]  # Degraded; Ready was never True
+
+
+def test_only_superseded_jobs_this_tfmodel_controls_are_pruned() -> None:
+    tfm = body(exports=[{"version": 2, "weights": "none"}])
+    world = settled_world(tfm)
+    job = next(c for c in world.children if c["kind"] == "Job")
+    ours = copy.deepcopy(job)
+    ours["metadata"]["name"] = "vgg16-export-v2-0000000000"
+    planted = copy.deepcopy(ours)
+    planted["metadata"].update(name="vgg16-export-v9-handmade", ownerReferences=[])
+    outcome = decide.decide(
+        Observed(tfmodel=world.tfmodel, children=(*world.children, ours, planted)), NOW
+    )
+    assert [j["metadata"]["name"] for j in outcome.prune] == ["vgg16-export-v2-0000000000"]
+
+
+def test_an_invalid_spec_is_reported_and_nothing_is_applied() -> None:
+    tfm = body()
+    tfm["spec"]["replicas"] = "two"
+    outcome = first(tfm)
+    assert outcome.apply == ()
+    assert outcome.status is not None
+    ready = next(c for c in outcome.status["conditions"] if c["type"] == "Ready")
+    assert ready["reason"] == "InvalidSpec"
+    assert "spec.replicas" in ready["message"]
+
+
+def test_a_config_change_in_flight_is_not_settled_until_tf_serving_has_it() -> None:
+    world = settled_world(body())
+    pod = PodServing(
+        "vgg16-a",
+        (VersionStatus(1, "AVAILABLE"), VersionStatus(2, "LOADING")),
+        (("stable", 1),),
+    )
+    outcome = decide.decide(Observed(world.tfmodel, world.children, serving=(pod,)), NOW)
+    assert not outcome.settled
+    assert decide.decide(world, NOW).settled  # no pod to ask: pod events bring what is next
+
+
+def test_serving_labels_asks_for_the_spec_labels_and_those_written_last() -> None:
+    world = settled_world(body())
+    assert decide.serving_labels(world) == ("vgg16", ["canary", "stable"])
+    moved = {**world.tfmodel, "spec": {**world.tfmodel["spec"], "versionLabels": {"prod": 2}}}
+    assert decide.serving_labels(Observed(moved, world.children)) == (
+        "vgg16", ["canary", "prod", "stable"],
+    )  # fmt: skip
+
+
+def test_is_applied_ignores_server_defaults_and_dropped_zero_values_but_not_differences() -> None:
+    desired = {"spec": {"ports": [{"name": "http", "port": 8501}], "type": "ClusterIP",
+                        "volume": {"readOnly": False}}}  # fmt: skip
+    live = {
+        "spec": {
+            "ports": [{"name": "http", "port": 8501, "protocol": "TCP"}],
+            "type": "ClusterIP",
+            "clusterIP": "10.96.0.9",
+            "volume": {},
+        }
+    }
+    assert is_applied(desired, live)
+    assert not is_applied(desired, {"spec": {**live["spec"], "type": "NodePort"}})
+    assert not is_applied(desired, {"spec": {**live["spec"], "ports": []}})
+    assert not is_applied(desired, {"spec": {**live["spec"], "volume": {"readOnly": True}}})
+    assert not is_applied({"readOnly": True}, {})
+    assert not is_applied(desired, {})
