@@ -42,7 +42,9 @@ def settled_world(tfm: dict[str, Any], outcome: Outcome | None = None) -> Observ
     """Every child exactly as the first reconcile applied it, and the status they lead to."""
     outcome = outcome or first(tfm)
     children = tuple(as_stored(m) for m in outcome.manifests)
-    then = decide.decide(Observed(tfmodel={**tfm, "status": outcome.status}, children=children), NOW)
+    then = decide.decide(
+        Observed(tfmodel={**tfm, "status": outcome.status}, children=children), NOW
+    )
     return Observed(tfmodel={**tfm, "status": then.status or outcome.status}, children=children)
 
 
