@@ -6,7 +6,7 @@ CLUSTER := .cluster
 # kubectl and the control-plane binaries, built by tests/cluster/build.sh, linked here.
 export PATH := $(CURDIR)/$(CLUSTER)/bin:$(CURDIR)/$(VENV)/bin:$(PATH)
 
-.PHONY: help install cluster-build cluster-up cluster-down lint test test-unit test-integration demo run clean
+.PHONY: help install cluster-build cluster-up cluster-down lint test test-unit test-integration demo run bench clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -46,8 +46,11 @@ test: lint cluster-build  ## the whole suite: lint, unit and integration tests
 demo: install cluster-build  ## the local control plane + the operator serving the sample VGG16 TFModel
 	tests/cluster/demo.sh
 
+bench: install cluster-build  ## scale benchmark on a control plane of its own (N=500 TFModels, IDLE=60 s)
+	$(PY) tests/benchmarks/bench_scale.py --n $${N:-500} --idle $${IDLE:-60}
+
 run: install  ## run the operator against the current kubeconfig
 	$(VENV)/bin/tfmodel run --all-namespaces
 
 clean: cluster-down  ## remove .venv and .cluster (the local cluster state and the demo's exported models)
-	rm -rf $(VENV) $(CLUSTER)
+	rm -rf $(VENV) $(CLUSTER) .bench-cluster

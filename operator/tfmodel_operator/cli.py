@@ -3,6 +3,7 @@ version for TF Serving, or ask a served model to classify an image."""
 
 import argparse
 import contextlib
+import logging
 import os
 import signal
 import sys
@@ -73,6 +74,8 @@ def run_operator(
         metrics.serve(metrics_port)
 
     kopf.configure(verbose=verbose, log_format=kopf.LogFormat[log_format.upper()])
+    if not verbose:  # kopf logs every handled event ("Handler ... succeeded"): thousands a second
+        logging.getLogger("kopf.objects").setLevel(logging.WARNING)
     kopf.run(
         standalone=True,
         clusterwide=not namespaces,

@@ -24,12 +24,15 @@ import kopf
 from tfmodel_operator import config as c
 from tfmodel_operator.kube import Kube, connect
 from tfmodel_operator.metrics import QUEUE_DEPTH
-from tfmodel_operator.observed import Key, Manifest, owner_key, project
-from tfmodel_operator.reconciler import Reconciler, Settings
+from tfmodel_operator.observed import Key, Packed, owner_key, pack
+from tfmodel_operator.reconciler import Reconciler, Settings, Watched
 from tfmodel_operator.workqueue import WorkQueue
 
 OWNED = {c.LABEL_MANAGED_BY: c.FIELD_MANAGER}
 OWNED_SELECTOR = f"{c.LABEL_MANAGED_BY}={c.FIELD_MANAGER}"
+# Children change in bursts (a rollout's status steps, pods starting): their events wait this
+# long so that a burst becomes one reconcile and one status write. TFModel events do not wait.
+CHILD_EVENT_DELAY = 1.0
 WATCHED = [("apps", "deployments"), ("batch", "jobs"), ("v1", "services"),
            ("v1", "configmaps"), ("v1", "pods")]  # fmt: skip
 
@@ -80,14 +83,14 @@ async def stop(memo: kopf.Memo, **_: Any) -> None:
 
 
 @kopf.index(c.GROUP, c.VERSION, c.PLURAL)
-def tfmodels(name: str, namespace: str | None, body: kopf.Body, **_: Any) -> dict[Key, Manifest]:
-    return {(str(namespace), name): project(c.KIND, body)}
+def tfmodels(name: str, namespace: str | None, body: kopf.Body, **_: Any) -> dict[Key, Packed]:
+    return {(str(namespace), name): pack(c.KIND, body)}
 
 
 def _child_index(kind: str) -> Any:
-    def index(body: kopf.Body, **_: Any) -> dict[Key, Manifest] | None:
+    def index(body: kopf.Body, **_: Any) -> dict[Key, Packed] | None:
         key = owner_key(body)
-        return {key: project(kind, body)} if key else None
+        return {key: pack(kind, body)} if key else None
 
     return index
 
@@ -118,22 +121,20 @@ async def child_event(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
     memo.warm.set()
     key = owner_key(body)
     if key:
-        memo.queue.add(key)
+        memo.queue.add_soon(key, CHILD_EVENT_DELAY)
 
 
-def snapshot(memo: kopf.Memo, key: Key) -> Any:
-    """One TFModel's view from the indexes (in the event loop, where kopf updates them)."""
+def snapshot(memo: kopf.Memo, key: Key) -> Watched:
+    """One TFModel's objects from the indexes (in the event loop, where kopf updates them)."""
     indexes = memo.indexes
 
-    def values(index: str) -> list[Manifest]:
+    def values(index: str) -> list[Packed]:
         found = indexes[index].get(key)
         return list(found) if found else []
 
-    tfmodel = next(iter(values("tfmodels")), None)
-    children = [
-        o for name in ("configmaps", "services", "deployments", "jobs") for o in values(name)
-    ]
-    return memo.reconciler.newest(key, tfmodel, children, values("pods"))
+    kinds = ("configmaps", "services", "deployments", "jobs")
+    children = [obj for index in kinds for obj in values(index)]
+    return Watched(next(iter(values("tfmodels")), None), children, values("pods"))
 
 
 # --- the loops -----------------------------------------------------------------------------------
@@ -146,8 +147,8 @@ async def work(memo: kopf.Memo, logger: kopf.Logger) -> None:
         key = await queue.get()
         QUEUE_DEPTH.set(len(queue))
         try:
-            observed = snapshot(memo, key)
-            done = await loop.run_in_executor(memo.pool, memo.reconciler.reconcile, key, observed)
+            watched = snapshot(memo, key)
+            done = await loop.run_in_executor(memo.pool, memo.reconciler.reconcile, key, watched)
         except Exception:  # never lose the worker: the key is retried
             logger.exception("Reconcile of TFModel %s/%s failed", *key)
             done = False

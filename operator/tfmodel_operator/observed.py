@@ -5,10 +5,11 @@ decision and the status read, and the specs of children, which are compared with
 be applied), so memory stays flat as TFModels grow. Everything here is plain data.
 """
 
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from tfmodel_operator import config as c
 from tfmodel_operator.ownership import controlled_by
@@ -61,6 +62,23 @@ def project(kind: str, body: Mapping[str, Any]) -> Manifest:
                 "availableReplicas", "observedGeneration", "active", "ready")  # fmt: skip
         slim["status"] = {k: status[k] for k in kept if k in status}
     return slim
+
+
+class Packed(NamedTuple):
+    """A projection kept as compact JSON: as nested dicts it would take about five times the
+    memory, and it is read only when its TFModel is reconciled."""
+
+    kind: str
+    json: bytes
+
+
+def pack(kind: str, body: Mapping[str, Any]) -> Packed:
+    return Packed(kind, json.dumps(project(kind, body), separators=(",", ":")).encode())
+
+
+def unpack(packed: Packed) -> Manifest:
+    result: Manifest = json.loads(packed.json)
+    return result
 
 
 def _pod_status(status: Mapping[str, Any]) -> Manifest:

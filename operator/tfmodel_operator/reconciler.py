@@ -12,12 +12,22 @@ import threading
 import time
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
+from typing import NamedTuple
 
 from kubernetes.client.exceptions import ApiException
 
 from tfmodel_operator import decide, metrics, ownership, serving, status
 from tfmodel_operator.kube import Kube, Refused, Taken
-from tfmodel_operator.observed import Key, Manifest, Observed, is_ready, project, resource_version
+from tfmodel_operator.observed import (
+    Key,
+    Manifest,
+    Observed,
+    Packed,
+    is_ready,
+    project,
+    resource_version,
+    unpack,
+)
 from tfmodel_operator.plan import PodServing
 
 log = logging.getLogger(__name__)
@@ -31,6 +41,14 @@ class Settings:
     poll_seconds: float = 2.0  # how often a config change on its way into TF Serving is checked
     slow_check_seconds: float = 300.0  # how often TF Serving is asked when nothing is moving
     reload_grace_seconds: float = 120.0  # kubelet's ConfigMap delay on top of TF Serving's poll
+
+
+class Watched(NamedTuple):
+    """One TFModel's objects as the watch caches hold them."""
+
+    tfmodel: Packed | None
+    children: list[Packed]
+    pods: list[Packed]
 
 
 @dataclass(frozen=True)
@@ -58,10 +76,10 @@ class Reconciler:
 
     # --- observation -------------------------------------------------------------------------
 
-    def newest(
-        self, key: Key, tfmodel: Manifest | None, children: list[Manifest], pods: list[Manifest]
-    ) -> Observed:
+    def newest(self, key: Key, packed: Watched) -> Observed:
         """The watched copies, with our own writes where the watch has not shown them yet."""
+        tfmodel = unpack(packed.tfmodel) if packed.tfmodel else None
+        children = [unpack(o) for o in packed.children]
         watched = {(o["kind"], o["metadata"]["name"]): o for o in children}
         if tfmodel is not None:
             watched[("TFModel", key[1])] = tfmodel
@@ -82,7 +100,7 @@ class Reconciler:
         return Observed(
             tfmodel=current if tfmodel is not None else None,
             children=tuple(merged.values()),
-            pods=tuple(pods),
+            pods=tuple(unpack(p) for p in packed.pods),
         )
 
     def remember(self, key: Key, obj: Manifest) -> None:
@@ -124,19 +142,21 @@ class Reconciler:
         poll = self.settings.poll_seconds
         if any(a.answered for a in answers) or last is None:
             interval = poll
-        else:  # nobody answers: back off, up to 16 polls
-            interval = min(last.interval * 2, 16 * poll)
+        else:  # nobody answers (a ready pod normally does): back off to the slow check
+            interval = min(last.interval * 2, self.settings.slow_check_seconds)
         slow = self.settings.slow_check_seconds * random.uniform(0.8, 1.2)
         self.asked[key] = Asked(now, who, generation, answers, interval, slow)
         return answers
 
     # --- one reconcile ------------------------------------------------------------------------
 
-    def reconcile(self, key: Key, observed: Observed) -> bool:
+    def reconcile(self, key: Key, watched: Watched) -> bool:
         """Observe, decide, write. False when it should be retried with backoff."""
         started = time.monotonic()
         result = "error"
+        observed = Observed(tfmodel=None)
         try:
+            observed = self.newest(key, watched)
             result = self._reconcile(key, observed)
         except Exception as err:
             log.exception("Reconcile of TFModel %s/%s failed", *key)
@@ -176,10 +196,12 @@ class Reconciler:
             ]
             if problems:  # touch nothing: not ours to change, and nothing half-created
                 raise Taken("; ".join(problems))
+            stored = []
             for manifest, live in zip(outcome.apply, lives, strict=True):
                 kind, name = manifest["kind"], manifest["metadata"]["name"]
-                stored = self.kube.apply(manifest, live["metadata"]["uid"] if live else None)
-                self.remember(key, project(kind, stored))
+                written = self.kube.apply(manifest, live["metadata"]["uid"] if live else None)
+                stored.append(project(kind, written))
+                self.remember(key, stored[-1])
                 log.info("Applied %s %s/%s", kind, key[0], name)
         except Taken as taken:
             self.publish(key, body, status.child_conflict(generation, str(taken), previous, now))
@@ -192,14 +214,19 @@ class Reconciler:
         for job in outcome.prune:
             self.kube.delete_job(job)
             log.info("Deleted superseded export Job %s/%s", key[0], job["metadata"]["name"])
-        if outcome.status is not None:
-            self.publish(key, body, outcome.status, outcome.events)
-        metrics.READY.by_key[key] = ready_reason(outcome.status or previous)
-        if outcome.settled:
+        report = outcome
+        if stored:  # the status describes the children as they are now, not as they were
+            grace = self.settings.reload_grace_seconds
+            report = decide.decide(written_over(observed, stored), now, grace)
+        if report.status is not None:
+            self.publish(key, body, report.status, report.events)
+        metrics.READY.by_key[key] = ready_reason(report.status or previous)
+        if outcome.settled and report.settled:
             self.unsettled.discard(key)
         else:
             self.unsettled.add(key)
-        self.decided[key] = fingerprint if not outcome.apply and outcome.status is None else ()
+        at_rest = not stored and report.status is None
+        self.decided[key] = fingerprint if at_rest else ()
         return "ok"
 
     def publish(
@@ -240,6 +267,13 @@ class Reconciler:
         metrics.READY.by_key.pop(key, None)
         with self.lock:
             self.fresh.pop(key, None)
+
+
+def written_over(observed: Observed, stored: list[Manifest]) -> Observed:
+    """`observed` with the children just written replaced by what the apiserver stored."""
+    names = {(o["kind"], o["metadata"]["name"]) for o in stored}
+    kept = [o for o in observed.children if (o["kind"], o["metadata"]["name"]) not in names]
+    return replace(observed, children=(*kept, *stored))
 
 
 def ready_reason(current: Manifest) -> tuple[str, str]:

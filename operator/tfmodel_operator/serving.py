@@ -51,8 +51,13 @@ def ask(pod: dict[str, Any], model: str, labels: list[str]) -> PodServing:
             metadata = get(f"{base}/labels/{label}/metadata", deadline, unknown_ok=True)
             if metadata:
                 resolved.append((label, version_number(metadata["model_spec"]["version"])))
+    except requests.Timeout:
+        return PodServing(pod=name, error=f"{base}: no answer within {DEADLINE:.0f}s")
+    except requests.ConnectionError:
+        return PodServing(pod=name, error=f"{base}: cannot connect")
     except (requests.RequestException, ValueError, KeyError, TypeError, AttributeError) as err:
-        return PodServing(pod=name, error=f"{base}: {err}")
+        # The same trouble must read the same each time, or every poll would rewrite the status.
+        return PodServing(pod=name, error=f"{base}: {type(err).__name__}: {str(err)[:200]}")
     return PodServing(pod=name, versions=versions, labels=tuple(resolved))
 
 

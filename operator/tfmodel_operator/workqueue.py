@@ -22,6 +22,7 @@ class WorkQueue(Generic[K]):
         self._queued: set[K] = set()
         self._active: set[K] = set()
         self._again: set[K] = set()
+        self._soon: set[K] = set()
         self._failures: dict[K, int] = {}
 
     def __len__(self) -> int:
@@ -36,6 +37,19 @@ class WorkQueue(Generic[K]):
 
     def add_after(self, key: K, delay: float) -> None:
         asyncio.get_running_loop().call_later(delay, self.add, key)
+
+    def add_soon(self, key: K, delay: float) -> None:
+        """Queue `key` after `delay`, once however often it is asked for meanwhile: a burst of
+        events (a Deployment's status steps, its pods) becomes one reconcile."""
+        if key in self._queued or key in self._soon:
+            return
+        self._soon.add(key)
+
+        def due() -> None:
+            self._soon.discard(key)
+            self.add(key)
+
+        asyncio.get_running_loop().call_later(delay, due)
 
     async def get(self) -> K:
         key = await self._ready.get()

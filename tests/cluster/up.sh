@@ -3,6 +3,8 @@
 # kube-scheduler and kwok (fake nodes: two CPU, one GPU). Writes RUN_DIR/kubeconfig and
 # RUN_DIR/pids. Idempotent: a healthy running cluster is reused; a stale one is cleared first.
 #   usage: up.sh [RUN_DIR]   (default: <repo>/.cluster)
+#   ports: ETCD_PORT, ETCD_PEER_PORT, API_PORT, KCM_PORT, SCHED_PORT; more apiserver flags
+#   (say, an audit policy): APISERVER_EXTRA_ARGS
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 run=$(mkdir -p "${1:-$here/../../.cluster}" && cd "${1:-$here/../../.cluster}" && pwd)
@@ -90,7 +92,7 @@ start kube-apiserver kube-apiserver --etcd-servers="http://127.0.0.1:$etcd_port"
   --service-account-issuer=https://kubernetes.default.svc.cluster.local \
   --service-account-key-file="$pki/sa.pub" --service-account-signing-key-file="$pki/sa.key" \
   --authorization-mode=Node,RBAC --service-cluster-ip-range=10.96.0.0/16 --allow-privileged=true \
-  --profiling=false --v=1
+  --profiling=false --v=1 ${APISERVER_EXTRA_ARGS:-}
 wait_for kube-apiserver "${curl_admin[@]}" "https://127.0.0.1:$api_port/readyz"
 
 start kube-controller-manager kube-controller-manager --kubeconfig="$kubeconfig" \

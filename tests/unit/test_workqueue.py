@@ -39,3 +39,18 @@ def test_retries_back_off_exponentially_up_to_a_limit_and_reset_on_success() -> 
     assert delays[:4] == [1.0, 2.0, 4.0, 8.0]
     assert delays[11] == BACKOFF_MAX
     assert delays[12] == 1.0
+
+
+def test_events_asked_for_soon_coalesce_into_one_delayed_reconcile() -> None:
+    async def scenario() -> tuple[int, int, str, int]:
+        queue = WorkQueue[str]()
+        for _ in range(5):
+            queue.add_soon("a", 0.05)
+        before = len(queue)
+        await asyncio.sleep(0.1)
+        after = len(queue)
+        key = await queue.get()
+        await asyncio.sleep(0.1)
+        return before, after, key, len(queue)
+
+    assert asyncio.run(scenario()) == (0, 1, "a", 0)
