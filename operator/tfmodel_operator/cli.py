@@ -155,6 +155,12 @@ def add_export_parser(commands: Any) -> None:
         action="store_false",
         help="only serving_default, no image_bytes signature",
     )
+    export.add_argument(
+        "--exist-ok",
+        action="store_true",
+        help="succeed without touching the version if this same export (same inputs) already "
+        "published it (export Jobs use this, so a retried Job does not fail)",
+    )
 
 
 def export_model(args: argparse.Namespace) -> int:
@@ -175,6 +181,7 @@ def export_model(args: argparse.Namespace) -> int:
                 image_signature=args.image_signature,
                 model_name=args.model_name,
                 progress=export.stderr_progress,
+                exist_ok=args.exist_ok,
             )
     except export.ExportError as err:
         print(f"tfmodel export: error: {err}", file=sys.stderr)

@@ -45,9 +45,8 @@ def decide(observed: Observed, now: datetime, reload_grace: float = 120.0) -> Ou
     config_map = mine("ConfigMap", render.config_map_name(tfmodel))
     current = recorded_plan(config_map)
     serving = list(observed.serving)
-    served = {v for pod in serving for v in pod.available()}
     owned_jobs = observed.of_kind("Job", tfmodel.uid)
-    exports = jobs.decide(tfmodel, owned_jobs, observed.pods_of("export"), served)
+    exports = jobs.decide(tfmodel, owned_jobs, observed.pods_of("export"))
     desired = plan.gated(plan.desired_plan(tfmodel), exports.pending, current)
     decision = plan.next_plan(desired, current, serving)
     manifests = tuple(render.desired(tfmodel, decision.plan, exports.apply).in_apply_order())
@@ -62,8 +61,12 @@ def decide(observed: Observed, now: datetime, reload_grace: float = 120.0) -> Ou
         new = status.child_conflict(generation, "; ".join(conflicts), previous, now)
         return published(previous, new)
 
+    # A Job's template is immutable and a Job that exists is the record of its export: it is
+    # created once and never applied again.
     apply = tuple(
-        m for m, obj in zip(manifests, live, strict=True) if obj is None or not is_applied(m, obj)
+        m
+        for m, obj in zip(manifests, live, strict=True)
+        if obj is None or (m["kind"] != "Job" and not is_applied(m, obj))
     )
     written = any(m["kind"] == "ConfigMap" for m in apply)
     world = status.World(

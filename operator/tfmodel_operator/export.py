@@ -24,6 +24,7 @@ import contextlib
 import difflib
 import errno
 import fcntl
+import json
 import os
 import shutil
 import sys
@@ -44,6 +45,9 @@ WEIGHTS_NONE = "none"
 WARMUP_FILE = Path("assets.extra") / "tf_serving_warmup_requests"
 MAX_WARMUP_RECORDS = 1000
 TMP_PREFIX = ".tmp-"
+# What an export was asked to do, kept inside the version: a re-run of the same export (a Job
+# retried after it published) recognises its own work and succeeds without touching it.
+EXPORT_RECORD = Path("assets.extra") / "tfmodel-export.json"
 
 Progress = Callable[[str], None]
 
@@ -401,13 +405,15 @@ def export(
     image_signature: bool = True,
     model_name: str | None = None,
     progress: Progress | None = None,
+    exist_ok: bool = False,
 ) -> ExportResult:
     """Build `application`, save it as `<base_path>/<version>` atomically, and verify it.
 
     ``weights``: "imagenet" (Keras downloads them: only when asked), "none" (random), or the
     path of a ``.weights.h5`` file. Raises VersionExists if the version is there (nothing is
     touched), UsageError for bad input, ExportError if the saved model fails verification.
-    Whatever happens, no version directory is left unless it is complete.
+    Whatever happens, no version directory is left unless it is complete. With `exist_ok`, a
+    version that this same export (same inputs) already published is a success, untouched.
     """
     say = progress or (lambda _: None)
     started = time.perf_counter()
@@ -415,7 +421,6 @@ def export(
         raise UsageError(f"--version must be a positive integer, not {version!r}")
     base_path = Path(base_path)
     target = version_dir(base_path, version)
-    _refuse_existing(target)
     signatures = (SERVING_SIGNATURE, IMAGE_SIGNATURE) if image_signature else (SERVING_SIGNATURE,)
     if warmup and not 1 <= warmup_records * len(signatures) <= MAX_WARMUP_RECORDS:
         raise UsageError(
@@ -426,6 +431,22 @@ def export(
         weights = weights.lower()
     elif not Path(weights).is_file():
         raise UsageError(f"weights file {weights} does not exist (or use imagenet or none)")
+    record = {
+        "application": application, "weights": weights, "version": version,
+        "warmupRecords": warmup_records if warmup else 0, "signatures": list(signatures),
+        "modelName": model_name or application.lower(),
+    }  # fmt: skip
+
+    def already_done() -> ExportResult | None:
+        if not (exist_ok and _recorded(target) == record):
+            return None
+        say(f"{target} was already published by this same export; nothing to do")
+        seconds = time.perf_counter() - started
+        return ExportResult(target, _tree_size(target), signatures, 0, seconds)
+
+    if done := already_done():
+        return done
+    _refuse_existing(target)
     model_name = model_name or application.lower()
     app = resolve_application(application)  # imports TensorFlow: after the cheap checks
     import tensorflow as tf
@@ -433,6 +454,8 @@ def export(
     timings: dict[str, float] = {}
     base_path.mkdir(parents=True, exist_ok=True)
     with _export_lock(base_path, say):
+        if done := already_done():  # a retry of this export may have finished while we waited
+            return done
         _refuse_existing(target)  # another exporter may have published it while we waited
         scratch = temp_dir(base_path, version)
         try:
@@ -472,6 +495,8 @@ def export(
                         )
             with _step(timings, "publish"):
                 say(f"publishing {target}...")
+                (scratch / EXPORT_RECORD).parent.mkdir(parents=True, exist_ok=True)
+                (scratch / EXPORT_RECORD).write_text(json.dumps(record, sort_keys=True) + "\n")
                 _sync_tree(scratch)  # the data is on disk before the name is
                 try:
                     os.rename(scratch, target)
@@ -495,6 +520,15 @@ def export(
         seconds=time.perf_counter() - started,
         timings=timings,
     )
+
+
+def _recorded(target: Path) -> dict[str, Any] | None:
+    """The inputs of the export that published `target`, if it was one of ours."""
+    try:
+        recorded: dict[str, Any] = json.loads((target / EXPORT_RECORD).read_text())
+    except (OSError, ValueError):
+        return None
+    return recorded
 
 
 def _refuse_existing(target: Path) -> None:

@@ -40,10 +40,9 @@ class ExportDecision:
     pending: frozenset[int] = field(default_factory=frozenset)  # versions not published yet
 
 
-def decide(
-    tfmodel: TFModel, jobs: list[Manifest], pods: list[Manifest], served: set[int]
-) -> ExportDecision:
-    """`served`: versions some TF Serving already knows, i.e. published without a Job of ours."""
+def decide(tfmodel: TFModel, jobs: list[Manifest], pods: list[Manifest]) -> ExportDecision:
+    """From the Job records alone: what TF Serving happens to serve says nothing about which
+    export made a version (a version outside a `specific` policy is on the volume unseen)."""
     by_name = {job["metadata"]["name"]: job for job in jobs}
     wanted = {export_job_name(tfmodel, e): e for e in tfmodel.exports}
     apply, states, refused, pending = [], [], [], set()
@@ -63,11 +62,6 @@ def decide(
             refused.append(
                 f"spec.exports[version={version}]: version {version} was published by Job "
                 f"{published[0]}; versions are immutable, so export a new version instead"
-            )
-            continue
-        if name not in by_name and version in served:
-            states.append(
-                ExportState(version, "", SUCCEEDED, "already on the volume; no Job needed")
             )
             continue
         apply.append(export)

@@ -154,21 +154,43 @@ def next_plan(desired: Plan, current: Plan | None, pods: list[PodServing]) -> De
     return Decision(Plan(policy, tuple(sorted(labels.items()))), tuple(holds), tuple(waiting))
 
 
-def mismatches(plan: Plan, pod: PodServing) -> list[str]:
+@dataclass(frozen=True)
+class Mismatch:
+    """How a pod differs from the plan: a version not AVAILABLE there, or a label elsewhere."""
+
+    version: int | None = None  # a version the plan serves
+    state: str = ""  # its state on the pod ("" when the pod does not know it)
+    label: str = ""  # a label the plan sets
+    resolved: int | None = None  # where the label resolves on the pod
+    wanted: int | None = None  # where the plan puts it
+
+    @property
+    def loading(self) -> bool:
+        return self.state in ("START", "LOADING")
+
+    def __str__(self) -> str:
+        if self.label:
+            return f"label {self.label} resolves to {self.resolved or 'nothing'}, not {self.wanted}"
+        if self.version is None:
+            return "no version is AVAILABLE"
+        return f"version {self.version} is {self.state or 'not loaded'}"
+
+
+def mismatches(plan: Plan, pod: PodServing) -> list[Mismatch]:
     """How a pod that answered differs from `plan` (empty when the plan is in effect there)."""
     states = {v.version: v.state for v in pod.versions}
     problems = []
     if plan.policy.kind == "specific":
         for version in plan.policy.versions:
-            state = states.get(version)
+            state = states.get(version, "")
             if state != AVAILABLE:
-                problems.append(f"version {version} is {state or 'not loaded'}")
+                problems.append(Mismatch(version=version, state=state))
     elif not pod.available():
-        problems.append("no version is AVAILABLE")
+        problems.append(Mismatch())
     for label, version in plan.labels:
         resolved = pod.resolves(label)
         if resolved != version:
-            problems.append(f"label {label} resolves to {resolved or 'nothing'}, not {version}")
+            problems.append(Mismatch(label=label, resolved=resolved, wanted=version))
     return problems
 
 

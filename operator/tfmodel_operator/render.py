@@ -15,7 +15,7 @@ import jinja2
 
 from tfmodel_operator import config as c
 from tfmodel_operator.plan import Plan
-from tfmodel_operator.spec import Batching, Export, TFModel, Toleration, VersionPolicy
+from tfmodel_operator.spec import Batching, Export, TFModel, Toleration, VersionPolicy, quantity
 
 Manifest = dict[str, Any]
 
@@ -276,19 +276,6 @@ def cpu_threads(limit: str | None) -> int | None:
     return max(1, math.ceil(quantity(limit)))
 
 
-SUFFIXES = {"n": 1e-9, "u": 1e-6, "m": 1e-3, "k": 1e3, "M": 1e6, "G": 1e9, "T": 1e12,
-            "P": 1e15, "E": 1e18, "Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40,
-            "Pi": 2**50, "Ei": 2**60}  # fmt: skip
-
-
-def quantity(text: str) -> float:
-    """A Kubernetes quantity (already validated by spec.py) as a number."""
-    for suffix in sorted(SUFFIXES, key=len, reverse=True):
-        if text.endswith(suffix):
-            return float(text[: -len(suffix)]) * SUFFIXES[suffix]
-    return float(text)
-
-
 def server_container(tfmodel: TFModel) -> Manifest:
     model_url = f"/v1/models/{tfmodel.model_name}"
     resources: Manifest = {}
@@ -407,6 +394,7 @@ def export_job(tfmodel: TFModel, export: Export) -> Manifest:
         args.append("--warmup")
     if not export.image_signature:
         args.append("--no-image-signature")
+    args.append("--exist-ok")  # a retried Job finds its own published version: success
     pod: Manifest = {
         "restartPolicy": "Never",
         "automountServiceAccountToken": False,

@@ -15,7 +15,18 @@ DEFAULT_IMAGE = "tensorflow/serving:2.20.0"
 DEFAULT_GPU_RESOURCE = "nvidia.com/gpu"
 DEFAULT_CONFIG_POLL_SECONDS = 30
 DEFAULT_EXPORT_IMAGE = "ghcr.io/tfmodel/tfmodel-exporter:0.1.0"
-APPLICATION = re.compile(r"^[A-Z][A-Za-z0-9]{0,63}$")  # a keras.applications name
+# The keras.applications the exporter builds (a constructor with a preprocess_input); the CRD
+# has the same enum, and a test checks both against the installed Keras.
+APPLICATIONS = (
+    "ConvNeXtBase", "ConvNeXtLarge", "ConvNeXtSmall", "ConvNeXtTiny", "ConvNeXtXLarge",
+    "DenseNet121", "DenseNet169", "DenseNet201", "EfficientNetB0", "EfficientNetB1",
+    "EfficientNetB2", "EfficientNetB3", "EfficientNetB4", "EfficientNetB5", "EfficientNetB6",
+    "EfficientNetB7", "EfficientNetV2B0", "EfficientNetV2B1", "EfficientNetV2B2",
+    "EfficientNetV2B3", "EfficientNetV2L", "EfficientNetV2M", "EfficientNetV2S",
+    "InceptionResNetV2", "InceptionV3", "MobileNet", "MobileNetV2", "NASNetLarge", "NASNetMobile",
+    "ResNet101", "ResNet101V2", "ResNet152", "ResNet152V2", "ResNet50", "ResNet50V2", "VGG16",
+    "VGG19", "Xception",
+)  # fmt: skip
 MAX_GPUS = 16
 MAX_VERSIONS = 100
 
@@ -23,6 +34,9 @@ MAX_VERSIONS = 100
 # of their quotes (no quote, backslash or newline can match these).
 DNS1035_LABEL = re.compile(r"^[a-z]([-a-z0-9]*[a-z0-9])?$")
 DNS1123_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+# TF Serving model names as used in practice (my_first_model, resnet-50, vgg16.v2): they only
+# reach URLs, paths and models.config, never object names; no "..", no leading ".".
+MODEL_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")
 DNS1123_SUBDOMAIN = re.compile(
     r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?([.][a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"
 )
@@ -149,8 +163,10 @@ def parse(body: Mapping[str, Any]) -> TFModel:
     _no_unknown(spec, "spec", SPEC_FIELDS)
 
     model_name = _string(
-        spec.get("modelName", name), "spec.modelName", pattern=DNS1123_LABEL, max_length=63
+        spec.get("modelName", name), "spec.modelName", pattern=MODEL_NAME, max_length=63
     )
+    if ".." in model_name:
+        raise InvalidSpec("spec.modelName", "must not contain '..'")
     storage = _storage(spec.get("storage"))
     base_path = _string(
         spec.get("basePath", f"/models/{model_name}"),
@@ -246,9 +262,7 @@ def _exports(value: Any) -> tuple[Export, ...]:
         result.append(
             Export(
                 version=_integer(raw.get("version"), f"{at}.version", 1, 2**63 - 1),
-                application=_string(
-                    raw.get("application", "VGG16"), f"{at}.application", APPLICATION, 64
-                ),
+                application=_choice(raw.get("application", "VGG16"), f"{at}.application"),
                 weights=weights,
                 warmup=_boolean(raw.get("warmup", False), f"{at}.warmup"),
                 image_signature=_boolean(raw.get("imageSignature", True), f"{at}.imageSignature"),
@@ -300,7 +314,7 @@ def _version_labels(value: Any, policy: VersionPolicy) -> tuple[tuple[str, int],
     result = []
     for label, version in sorted(labels.items()):
         where = f"spec.versionLabels.{label}"
-        if not isinstance(label, str) or not LABEL_NAME.match(label) or len(label) > 63:
+        if not isinstance(label, str) or not LABEL_NAME.fullmatch(label) or len(label) > 63:
             raise InvalidSpec(where, "label names must match [a-zA-Z0-9_]+ (at most 63 characters)")
         number = _integer(version, where, 1, 2**63 - 1)
         if policy.kind == "specific" and number not in policy.versions:
@@ -361,11 +375,28 @@ def _resources(value: Any, gpu: Gpu | None) -> Resources:
                 str(amount) if isinstance(amount, int) and not isinstance(amount, bool) else amount
             )
             _string(text, f"{where}.{key}", QUANTITY, 64)
+            if not 0 <= quantity(text) < MAX_QUANTITY:
+                raise InvalidSpec(f"{where}.{key}", f"{text} is out of range (below 2^63/1000)")
             if gpu and key == gpu.resource_name:
                 raise InvalidSpec(f"{where}.{key}", "set GPUs with spec.gpu.count, not here")
             checked.append((key, text))
         parts[part] = tuple(checked)
     return Resources(**parts)
+
+
+SUFFIXES = {"n": 1e-9, "u": 1e-6, "m": 1e-3, "k": 1e3, "M": 1e6, "G": 1e9, "T": 1e12,
+            "P": 1e15, "E": 1e18, "Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40,
+            "Pi": 2**50, "Ei": 2**60}  # fmt: skip
+# Kubernetes keeps quantities as int64 milli-units: anything larger cannot be scheduled.
+MAX_QUANTITY = 2**63 / 1000
+
+
+def quantity(text: str) -> float:
+    """A Kubernetes quantity (matching QUANTITY) as a number; huge exponents give inf."""
+    for suffix in sorted(SUFFIXES, key=len, reverse=True):
+        if text.endswith(suffix):
+            return float(text[: -len(suffix)]) * SUFFIXES[suffix]
+    return float(text)
 
 
 def _batching(value: Any) -> Batching | None:
@@ -470,6 +501,12 @@ def _boolean(value: Any, where: str) -> bool:
     return value
 
 
+def _choice(value: Any, where: str) -> str:
+    if value not in APPLICATIONS:
+        raise InvalidSpec(where, f"{value!r} is not one of {', '.join(APPLICATIONS)}")
+    return str(value)
+
+
 SAFE_TEXT = re.compile(r"^[^\"'\\\n\r\t]*$")
 
 
@@ -487,6 +524,6 @@ def _string(
         return value
     if len(value) > max_length:
         raise InvalidSpec(where, f"must be at most {max_length} characters, got {len(value)}")
-    if not pattern.match(value) or not SAFE_TEXT.match(value):
+    if not pattern.fullmatch(value) or not SAFE_TEXT.fullmatch(value):
         raise InvalidSpec(where, f"{value!r} does not match {pattern.pattern}")
     return value

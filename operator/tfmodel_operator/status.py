@@ -24,6 +24,9 @@ from tfmodel_operator.spec import InvalidSpec, TFModel, VersionPolicy
 Manifest = dict[str, Any]
 
 READY, PROGRESSING, DEGRADED = "Ready", "Progressing", "Degraded"
+# kstatus (Flux, kpt, cli-utils) and Argo CD read these: Reconciling True while converging,
+# Stalled True when nothing will change until the spec or the world does.
+RECONCILING, STALLED = "Reconciling", "Stalled"
 CONFIG_APPLIED, EXPORTED = "ConfigApplied", "Exported"
 
 # Reasons (CamelCase, reused as event reasons).
@@ -55,6 +58,11 @@ EXPORTS_SUCCEEDED = "ExportsSucceeded"
 EXPORT_RUNNING = "ExportRunning"
 EXPORT_FAILED = "ExportFailed"
 EXPORT_REFUSED = "ExportRefused"
+
+# Degraded for these means stuck: retrying will not help until a human changes something.
+TERMINAL = (VERSION_LOAD_FAILED, RELOAD_NOT_SEEN, EXPORT_FAILED, EXPORT_REFUSED,
+            PROGRESS_DEADLINE_EXCEEDED, REPLICA_FAILURE, INVALID_SPEC, APPLY_FAILED,
+            CHILD_CONFLICT)  # fmt: skip
 
 MAX_MESSAGE = 1024
 # Order of the states a version passes through; the least advanced one describes a version.
@@ -112,8 +120,9 @@ def compute(
     progressing = rollout_progress(tfmodel, deployment) or next(
         ((True, v[1], v[2]) for v in (exported, config) if v[1] in moving), None
     )
-    ready = readiness(tfmodel, deployment, degraded, progressing, config)
+    stalled = degraded if degraded and degraded[1] in TERMINAL else None
     answered = [p for p in observed.serving if p.answered]
+    ready = readiness(tfmodel, deployment, degraded, progressing, config, decision.plan, answered)
     labels = served_labels(decision.plan, answered)
     return {
         "observedGeneration": tfmodel.generation,
@@ -123,6 +132,9 @@ def compute(
             now,
             {
                 READY: ready,
+                RECONCILING: (progressing if progressing and not stalled else None)
+                or (False, stalled[1] if stalled else AS_EXPECTED, ""),
+                STALLED: stalled or (False, AS_EXPECTED, ""),
                 PROGRESSING: progressing
                 or (False, ROLLOUT_COMPLETE, "All pods run the current spec"),
                 DEGRADED: degraded or (False, AS_EXPECTED, ""),
@@ -196,9 +208,15 @@ def internal_error(generation: int, message: str, previous: Manifest, now: datet
 def blocked(
     generation: int, reason: str, message: str, waiting: str, previous: Manifest, now: datetime
 ) -> Manifest:
-    """Say why the spec cannot be realised; everything else in the status stays as it was."""
+    """Say why the spec cannot be realised; everything else in the status stays as it was.
+
+    Stalled unless the operator retries by itself (an internal error): then Reconciling.
+    """
+    stalled = reason in TERMINAL
     verdicts = {
         READY: (False, reason, message),
+        RECONCILING: (not stalled, reason, "" if stalled else waiting),
+        STALLED: (stalled, reason, message if stalled else ""),
         PROGRESSING: (False, reason, waiting),
         DEGRADED: (True, reason, message),
     }
@@ -209,6 +227,8 @@ def blocked(
 def config_applied(
     tfmodel: TFModel, decision: Decision, observed: World, now: datetime, reload_grace: float
 ) -> Verdict:
+    if tfmodel.replicas == 0:
+        return True, SCALED_TO_ZERO, "No pod runs; models.config takes effect when pods start"
     pods = observed.serving
     answered = [p for p in pods if p.answered]
     silent = [f"{p.pod} ({p.error})" for p in pods if not p.answered]
@@ -228,7 +248,7 @@ def config_applied(
             f"No ready pod has answered TF Serving's status API yet{detail}",
         )
     behind = {p.pod: problems for p in answered if (problems := mismatches(decision.plan, p))}
-    detail = "; ".join(f"{pod}: {', '.join(problems)}" for pod, problems in behind.items())
+    detail = "; ".join(f"{pod}: {', '.join(map(str, found))}" for pod, found in behind.items())
     if behind:
         written = observed.config_written
         waited = (now - written).total_seconds() if written else 0.0
@@ -255,9 +275,7 @@ def config_applied(
     if pending:
         return False, LABEL_MOVE_PENDING, "; ".join(pending + notes)
     if behind:
-        loading = any(
-            "LOADING" in problem or "START" in problem for p in behind.values() for problem in p
-        )
+        loading = any(problem.loading for found in behind.values() for problem in found)
         return False, LOADING if loading else WAITING_FOR_RELOAD, "; ".join(notes)
     message = f"models.config is in effect on {len(answered)} of {len(pods)} ready pods"
     if tfmodel.gpu and keeps_several_versions(decision.plan):
@@ -276,27 +294,22 @@ def keeps_several_versions(plan: Plan) -> bool:
 
 
 def versions(answered: list[PodServing]) -> list[Manifest]:
-    """Per version: its state across pods, on how many it is AVAILABLE, and any load error.
+    """Per version: its least advanced state across the pods that answered, on how many it is
+    AVAILABLE, and any load error. A pod that does not list a version at all counts as START
+    for it (so a version AVAILABLE on one pod of two is not reported AVAILABLE).
 
-    TF Serving keeps END entries for versions it unloaded long ago; those are left out.
+    TF Serving keeps END entries for versions it unloaded long ago; versions that are only
+    such entries are left out.
     """
-    seen: dict[int, list[VersionStatus]] = {}
-    for pod in answered:
-        for v in pod.versions:
-            if v.state != "END" or v.error:
-                seen.setdefault(v.version, []).append(v)
+    listed = {v.version for pod in answered for v in pod.versions if v.state != "END" or v.error}
     result = []
-    for version, statuses in sorted(seen.items()):
+    for version in sorted(listed):
+        statuses = [
+            next((v for v in pod.versions if v.version == version), VersionStatus(version, "START"))
+            for pod in answered
+        ]
+        state = min((v.state for v in statuses), key=STATE_ORDER.index)
         available = sum(v.state == "AVAILABLE" for v in statuses)
-        state = (
-            "AVAILABLE"
-            if available == len(answered)
-            else min(
-                (v.state for v in statuses if v.state != "AVAILABLE"),
-                key=STATE_ORDER.index,
-                default="AVAILABLE",
-            )
-        )
         entry: Manifest = {"version": version, "state": state, "availableReplicas": available}
         error = next((v.error for v in statuses if v.error), "")
         if error:
@@ -319,6 +332,9 @@ def served_labels(plan: Plan, answered: list[PodServing]) -> dict[str, tuple[int
 
 
 def degraded_cause(observed: World) -> Verdict | None:
+    """What needs a human in the Deployment and its pods; a stuck rollout before a pod that is
+    only waiting for capacity (the scheduler's words are kept in the message)."""
+    waiting = None
     for pod in sorted(observed.pods, key=lambda p: str(p["metadata"]["name"])):
         scheduled = find_condition(pod.get("status", {}), "PodScheduled")
         if (
@@ -327,19 +343,17 @@ def degraded_cause(observed: World) -> Verdict | None:
             and scheduled.get("reason") == UNSCHEDULABLE
         ):
             name = pod["metadata"]["name"]
-            return (
-                True,
-                UNSCHEDULABLE,
-                f"Pod {name} cannot be scheduled: {scheduled.get('message', '')}",
-            )
+            waiting = f"Pod {name} cannot be scheduled: {scheduled.get('message', '')}"
+            break
     dep_status = (observed.deployment or {}).get("status", {})
+    progressing = find_condition(dep_status, "Progressing")
+    if progressing and progressing.get("reason") == PROGRESS_DEADLINE_EXCEEDED:
+        message = str(progressing.get("message", ""))
+        return True, PROGRESS_DEADLINE_EXCEEDED, f"{message}; {waiting}" if waiting else message
     failure = find_condition(dep_status, "ReplicaFailure")
     if failure and failure.get("status") == "True":
         return True, REPLICA_FAILURE, str(failure.get("message", ""))
-    progressing = find_condition(dep_status, "Progressing")
-    if progressing and progressing.get("reason") == PROGRESS_DEADLINE_EXCEEDED:
-        return True, PROGRESS_DEADLINE_EXCEEDED, str(progressing.get("message", ""))
-    return None
+    return (True, UNSCHEDULABLE, waiting) if waiting else None
 
 
 def rollout_progress(tfmodel: TFModel, deployment: Manifest) -> Verdict | None:
@@ -367,18 +381,33 @@ def readiness(
     degraded: Verdict | None,
     progressing: Verdict | None,
     config: Verdict,
+    plan: Plan,
+    answered: list[PodServing],
 ) -> Verdict:
-    if degraded:
+    """Ready means serving: every label written so far resolves, on every ready pod that
+    answers, to a version AVAILABLE there (the old one during a label move), and the Deployment
+    is available. A routine rollout or label move does not make a serving model unready; it
+    shows as Reconciling."""
+    if degraded and degraded[1] in TERMINAL:
         return False, degraded[1], degraded[2]
-    if progressing:
-        return False, progressing[1], progressing[2]
     if tfmodel.replicas == 0:
-        return False, SCALED_TO_ZERO, "spec.replicas is 0"
+        return True, SCALED_TO_ZERO, "spec.replicas is 0: nothing runs, nothing is served"
     available = find_condition(deployment.get("status", {}), "Available")
     if not available or available.get("status") != "True":
+        why = degraded or progressing
+        if why:
+            return False, why[1], why[2]
         return False, UNAVAILABLE, str((available or {}).get("message", "No pod is available"))
-    if not config[0]:
-        return False, config[1], config[2]
+    if config[1] == NO_POD_ANSWERED or not answered:
+        return False, NO_POD_ANSWERED, config[2]
+    unserved = [
+        f"{pod.pod}: label {label} resolves to no AVAILABLE version"
+        for pod in answered
+        for label, _ in plan.labels
+        if pod.resolves(label) not in pod.available()
+    ] + [f"{pod.pod}: no version is AVAILABLE" for pod in answered if not pod.available()]
+    if unserved:
+        return False, config[1], "; ".join(unserved)
     ready = deployment.get("status", {}).get("readyReplicas", 0)
     return True, SERVING, f"{ready} of {tfmodel.replicas} pods ready; {config[2]}"
 
@@ -403,21 +432,25 @@ def conditions(
                 lastTransitionTime=old["lastTransitionTime"] if kept and old else timestamp(now),
             )
         )
-    order = [READY, PROGRESSING, DEGRADED, CONFIG_APPLIED, EXPORTED]
+    order = [READY, RECONCILING, STALLED, PROGRESSING, DEGRADED, CONFIG_APPLIED, EXPORTED]
     return sorted(
         result, key=lambda c: order.index(c["type"]) if c["type"] in order else len(order)
     )
 
 
 def events(previous: Manifest, current: Manifest) -> list[Event]:
-    """Events for Ready and Degraded transitions only; an absent condition counts as False."""
+    """Events when Ready, Degraded or Stalled change; an absent condition counts as False.
+
+    Warnings are for what needs a human: Degraded or Stalled turning True, and a model that
+    was serving turning unready. Everything else is Normal.
+    """
     before = {cond["type"]: cond.get("status") for cond in previous.get("conditions", [])}
     result = []
     for cond in current.get("conditions", []):
         kind, status = cond["type"], cond["status"]
-        if kind not in (READY, DEGRADED) or status == before.get(kind, "False"):
+        if kind not in (READY, DEGRADED, STALLED) or status == before.get(kind, "False"):
             continue
-        warning = (kind == DEGRADED and status == "True") or (kind == READY and status == "False")
+        warning = status == ("False" if kind == READY else "True")
         prefix = f"{kind} is {status}"
         message = f"{prefix}: {cond['message']}" if cond["message"] else prefix
         result.append(Event("Warning" if warning else "Normal", cond["reason"], message))

@@ -183,6 +183,22 @@ def test_warmup_records(exported: dict[str, Any], loaded: Any) -> None:
     assert data.string_val[0].startswith(b"\xff\xd8\xff")  # a JPEG
 
 
+def test_a_rerun_of_the_same_export_succeeds_without_touching_the_version(
+    exported: dict[str, Any], tmp_path: Path
+) -> None:
+    """An export Job retried after it published (`--exist-ok`) finds its own work."""
+    base = exported["base"]
+    weights = next(base.parent.parent.glob("*.weights.h5"))
+    before = snapshot(base)
+    same = ["export", "--weights", str(weights), "--version", "1", "--base-path", str(base),
+            "--warmup", "--exist-ok"]  # fmt: skip
+    assert cli.main(same) == 0
+    assert snapshot(base) == before
+    with pytest.raises(export.VersionExists):  # other inputs: still refused
+        export.export("VGG16", "none", 1, base, exist_ok=True)
+    assert snapshot(base) == before
+
+
 def test_refuses_to_overwrite_a_version(
     exported: dict[str, Any], capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -24,6 +24,7 @@ from test_operator import (
     serve_ready,
     wait_for_condition,
     wait_fully_served,
+    wait_settled,
 )
 from test_versions import vgg16
 
@@ -59,7 +60,7 @@ def test_export_job_publishes_a_version_that_is_served_only_afterwards(
     assert job.metadata.owner_references[0].kind == "TFModel"
     container = job.spec.template.spec.containers[0]
     assert container.args == ["--application", "VGG16", "--weights", "none", "--version", "2",
-                              "--base-path", "/models/vgg16", "--model-name", "vgg16", "--warmup"]  # fmt: skip
+                              "--base-path", "/models/vgg16", "--model-name", "vgg16", "--warmup", "--exist-ok"]  # fmt: skip
     models_mount = container.volume_mounts[0]
     assert (models_mount.mount_path, models_mount.sub_path, models_mount.read_only) == (
         "/models/vgg16",
@@ -154,6 +155,6 @@ def test_failed_export_is_reported_with_the_pod_message_and_serving_goes_on(
     assert condition(tfm, "ConfigApplied")["status"] == "True"
 
     patch_spec(custom, namespace, "vgg16", {"versionPolicy": {"specific": {"versions": [1]}}, "versionLabels": {"stable": 1, "canary": None}, "exports": None})  # fmt: skip
-    wait_for_condition(custom, namespace, "vgg16", "Ready", "True")
+    wait_settled(custom, namespace, "vgg16")
     wait_until(lambda: not export_jobs(batch, namespace), "the failed Job to be pruned")
     assert read(custom, namespace, "vgg16")["status"]["exports"] == []

@@ -22,6 +22,7 @@ from test_operator import (
     serve_ready,
     tfmodel_events,
     wait_for_condition,
+    wait_settled,
 )
 
 from support.polling import wait_until
@@ -162,4 +163,4 @@ def test_export_jobs_someone_else_labelled_as_ours_are_never_pruned(
     assert job.metadata.uid == planted.metadata.uid
     assert job.metadata.deletion_timestamp is None
     assert job.metadata.owner_references is None
-    wait_for_condition(custom, namespace, "vgg16", "Ready", "True")
+    wait_settled(custom, namespace, "vgg16")

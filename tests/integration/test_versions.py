@@ -21,6 +21,7 @@ from test_operator import (
     serve_ready,
     serving_pods,
     wait_for_condition,
+    wait_settled,
 )
 
 from support.polling import wait_until
@@ -134,7 +135,7 @@ def test_canary_rollout_never_points_a_label_at_an_unloaded_version(
         in condition(held, "ConfigApplied")["message"]
     )
 
-    tfm = wait_for_condition(custom, namespace, "vgg16", "Ready", "True", timeout=90)
+    tfm = wait_settled(custom, namespace, "vgg16", timeout=90)
     watch.done.set()
     watch.join()
     assert tfm["status"]["labels"] == {"canary": 2, "stable": 2}
@@ -225,7 +226,7 @@ def test_failed_load_is_reported_and_the_old_version_keeps_serving(
             "versionLabels": {"stable": 1, "canary": None},
         },
     )
-    wait_for_condition(custom, namespace, "vgg16", "Ready", "True")
+    wait_settled(custom, namespace, "vgg16")
 
 
 def test_a_pod_that_does_not_answer_is_reported_not_fatal(
@@ -276,4 +277,4 @@ def test_a_reload_that_never_arrives_is_degraded_with_the_pod_named(
     assert f"{stuck}: label stable resolves to 1, not 2" in message, message
 
     pods.frozen.discard(stuck)
-    wait_for_condition(custom, namespace, "vgg16", "Ready", "True")
+    wait_settled(custom, namespace, "vgg16")

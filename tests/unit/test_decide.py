@@ -108,7 +108,8 @@ def test_a_name_held_by_someone_else_is_a_conflict_and_nothing_is_applied(kind: 
     degraded = next(c for c in outcome.status["conditions"] if c["type"] == "Degraded")
     assert (degraded["status"], degraded["reason"]) == ("True", "ChildConflict")
     assert f"{kind} " in degraded["message"]
-    assert [e.type for e in outcome.events] == ["Warning"]  # Degraded; Ready was never True
+    assert {(e.type, e.reason) for e in outcome.events} == {("Warning", "ChildConflict")}
+    assert len(outcome.events) == 2  # Stalled and Degraded turned True (Ready never was)
 
 
 def test_only_superseded_jobs_this_tfmodel_controls_are_pruned() -> None:

@@ -39,7 +39,7 @@ def test_export_job_runs_the_exporter_with_a_writable_volume_and_restricted_secu
     (container,) = pod["containers"]
     assert container["args"] == [
         "--application", "VGG16", "--weights", "/models/vgg16/weights/vgg16.weights.h5", "--version", "3",
-        "--base-path", "/models/vgg16", "--model-name", "vgg16", "--warmup",
+        "--base-path", "/models/vgg16", "--model-name", "vgg16", "--warmup", "--exist-ok",
     ]  # fmt: skip
     assert container["volumeMounts"][0] == {
         "name": "models",
@@ -70,7 +70,7 @@ def test_job_name_changes_with_inputs_and_fits_a_label() -> None:
 
 
 def test_new_exports_get_jobs_and_their_versions_wait() -> None:
-    decision = jobs.decide(model(), [], [], served={1})
+    decision = jobs.decide(model(), [], [])
     assert [e.version for e in decision.apply] == [2, 3]
     assert decision.pending == {2, 3}
     assert [(s.version, s.state) for s in decision.states] == [(2, "Pending"), (3, "Pending")]
@@ -86,7 +86,6 @@ def test_finished_jobs_are_applied_again_not_rerun_and_failures_quote_the_pod() 
         tfm,
         [job(tfm, 2, "Complete", "j2"), job(tfm, 3, "Failed", "j3")],
         [failed_pod],
-        served={1, 2},
     )
     assert decision.pending == {3}
     assert decision.prune == ()
@@ -107,7 +106,7 @@ def test_changed_inputs_for_a_published_version_are_refused() -> None:
             "metadata": {"name": "vgg16", "namespace": "ml"},
         }
     )
-    decision = jobs.decide(after, [published], [], served={2})
+    decision = jobs.decide(after, [published], [])
     assert decision.apply == ()
     assert decision.prune == ()  # the record of the published version is kept
     assert decision.refused == (
@@ -120,7 +119,7 @@ def test_a_failed_job_with_changed_inputs_is_replaced() -> None:
     before = model()
     failed = job(before, 3, "Failed", "j3")
     after = model(exportImage="my/exporter:2")
-    decision = jobs.decide(after, [failed], [], served={1})
+    decision = jobs.decide(after, [failed], [])
     assert decision.prune == (failed["metadata"]["name"],)
     assert 3 in {e.version for e in decision.apply}
 
@@ -132,3 +131,11 @@ def test_gating_keeps_unexported_versions_out_of_models_config() -> None:
         VersionPolicy("specific", versions=(1,)), (("stable", 1),)
     )
     assert gated(desired, frozenset(), current) == desired
+
+
+def test_a_version_without_a_job_record_gets_its_job_even_if_a_pod_serves_it() -> None:
+    """Whether a pod serves a version says nothing about which export made it; the Job (run
+    with --exist-ok) recognises its own published version and succeeds without touching it."""
+    decision = jobs.decide(model(), [], [])
+    assert [e.version for e in decision.apply] == [2, 3]
+    assert all(s.state == "Pending" for s in decision.states)

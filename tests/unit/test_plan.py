@@ -105,7 +105,7 @@ def test_plan_round_trips_through_json() -> None:
 
 
 def test_mismatches_say_what_is_missing() -> None:
-    assert mismatches(specific(1, 2, stable=2), pod("p1", (1,), (2,), stable=1)) == [
+    assert list(map(str, mismatches(specific(1, 2, stable=2), pod("p1", (1,), (2,), stable=1)))) == [
         "version 2 is LOADING", "label stable resolves to 1, not 2",
     ]  # fmt: skip
     assert mismatches(specific(1, stable=1), pod("p1", (1,), stable=1)) == []

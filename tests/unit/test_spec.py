@@ -81,3 +81,24 @@ def test_invalid_tfmodels_are_refused_naming_the_field(
         spec.parse(invalid_body(changes))
     assert refused.value.field.startswith(field), str(refused.value)
     assert str(refused.value).startswith(refused.value.field + ": ")
+
+
+@pytest.mark.parametrize("name", ["my_first_model", "resnet-50", "vgg16.v2", "VGG16"])
+def test_model_names_as_tf_serving_allows_them(name: str) -> None:
+    assert spec.parse(tfmodel(modelName=name)).model_name == name
+
+
+def test_a_trailing_newline_never_passes_a_pattern() -> None:
+    for field, value in [
+        ("modelName", "vgg16\n"),
+        ("basePath", "/models/vgg16\n"),
+        ("image", "tensorflow/serving:2.20.0\n"),
+    ]:
+        with pytest.raises(spec.InvalidSpec, match=f"spec.{field}"):
+            spec.parse(tfmodel(**{field: value}))
+
+
+@pytest.mark.parametrize("amount", ["1e400", "1e19", "99999999999999999999"])
+def test_quantities_out_of_kubernetes_range_are_invalid_naming_the_field(amount: str) -> None:
+    with pytest.raises(spec.InvalidSpec, match=r"spec\.resources\.limits\.cpu: .* out of range"):
+        spec.parse(tfmodel(resources={"limits": {"cpu": amount}}))

@@ -92,33 +92,57 @@ def cond(computed: dict[str, Any], kind: str) -> dict[str, Any]:
 
 OK = ("False", "AsExpected")
 APPLIED = ("True", "Applied")
+SERVING = ("True", "Serving")
+
+
+def moving(reason: str) -> dict[str, tuple[str, str]]:
+    """Reconciling and Progressing for a change on its way, not stalled."""
+    return {"Reconciling": ("True", reason), "Stalled": OK, "Progressing": ("True", reason)}
+
+
+def stuck(
+    reason: str, progressing: tuple[str, str] = ("False", "RolloutComplete")
+) -> dict[str, tuple[str, str]]:
+    return {"Ready": ("False", reason), "Reconciling": ("False", reason), "Stalled": ("True", reason),
+            "Progressing": progressing, "Degraded": ("True", reason)}  # fmt: skip
+
+
+AT_REST = {"Reconciling": OK, "Stalled": OK, "Progressing": ("False", "RolloutComplete")}
 CASES = [
     ("no deployment yet", seen(None, serving=[]),
-     {"Ready": ("False", "Creating"), "Progressing": ("True", "Creating"), "Degraded": OK, "ConfigApplied": ("False", "NoPodAnswered")}),
+     {"Ready": ("False", "Creating"), **moving("Creating"), "Degraded": OK, "ConfigApplied": ("False", "NoPodAnswered")}),
     ("all pods serve the config", seen(deployment()),
-     {"Ready": ("True", "Serving"), "Progressing": ("False", "RolloutComplete"), "Degraded": OK, "ConfigApplied": APPLIED}),
+     {"Ready": SERVING, **AT_REST, "Degraded": OK, "ConfigApplied": APPLIED}),
+    # A rollout of a model that serves keeps it Ready: it is Reconciling.
     ("controller has not seen the spec", seen(deployment(generation=2, seen=1)),
-     {"Ready": ("False", "RollingOut"), "Progressing": ("True", "RollingOut"), "Degraded": OK, "ConfigApplied": APPLIED}),
+     {"Ready": SERVING, **moving("RollingOut"), "Degraded": OK, "ConfigApplied": APPLIED}),
     ("one pod not updated", seen(deployment(updated=1)),
-     {"Ready": ("False", "RollingOut"), "Progressing": ("True", "RollingOut"), "Degraded": OK, "ConfigApplied": APPLIED}),
+     {"Ready": SERVING, **moving("RollingOut"), "Degraded": OK, "ConfigApplied": APPLIED}),
     ("old pods still terminating", seen(deployment(total=3)),
-     {"Ready": ("False", "RollingOut"), "Progressing": ("True", "RollingOut"), "Degraded": OK, "ConfigApplied": APPLIED}),
+     {"Ready": SERVING, **moving("RollingOut"), "Degraded": OK, "ConfigApplied": APPLIED}),
+    # Waiting for capacity is not stuck (like a Deployment before its progress deadline).
     ("pod cannot be scheduled", seen(deployment(available=0, ready=0), [unschedulable_pod("0/3 nodes are available: 3 Insufficient nvidia.com/gpu.")], serving=[]),
-     {"Ready": ("False", "Unschedulable"), "Progressing": ("True", "RollingOut"), "Degraded": ("True", "Unschedulable"), "ConfigApplied": ("False", "NoPodAnswered")}),
+     {"Ready": ("False", "Unschedulable"), **moving("RollingOut"), "Degraded": ("True", "Unschedulable"), "ConfigApplied": ("False", "NoPodAnswered")}),
     ("replica set refused by admission", seen(deployment(available=0, ready=0, conditions=[{"type": "ReplicaFailure", "status": "True", "reason": "FailedCreate", "message": "forbidden: violates PodSecurity"}]), serving=[]),
-     {"Ready": ("False", "ReplicaFailure"), "Progressing": ("True", "RollingOut"), "Degraded": ("True", "ReplicaFailure"), "ConfigApplied": ("False", "NoPodAnswered")}),
+     {**stuck("ReplicaFailure", ("True", "RollingOut")), "ConfigApplied": ("False", "NoPodAnswered")}),
     ("rollout stuck", seen(deployment(updated=1, conditions=[{"type": "Progressing", "status": "False", "reason": "ProgressDeadlineExceeded", "message": "timed out"}])),
-     {"Ready": ("False", "ProgressDeadlineExceeded"), "Progressing": ("True", "RollingOut"), "Degraded": ("True", "ProgressDeadlineExceeded"), "ConfigApplied": APPLIED}),
+     {**stuck("ProgressDeadlineExceeded", ("True", "RollingOut")), "ConfigApplied": APPLIED}),
+    ("rollout past its deadline because a pod cannot be scheduled", seen(deployment(updated=1, conditions=[{"type": "Progressing", "status": "False", "reason": "ProgressDeadlineExceeded", "message": "timed out"}]), [unschedulable_pod("0/3 nodes are available")]),
+     {**stuck("ProgressDeadlineExceeded", ("True", "RollingOut")), "ConfigApplied": APPLIED}),
     ("pods up, TF Serving not answering yet", seen(deployment(), serving=[silent("vgg16-a"), silent("vgg16-b")]),
-     {"Ready": ("False", "NoPodAnswered"), "Progressing": ("True", "NoPodAnswered"), "Degraded": OK, "ConfigApplied": ("False", "NoPodAnswered")}),
+     {"Ready": ("False", "NoPodAnswered"), **moving("NoPodAnswered"), "Degraded": OK, "ConfigApplied": ("False", "NoPodAnswered")}),
+    # canary (version 2) is not served on pod b yet: not every label is served everywhere.
     ("a version still loading", seen(deployment(), serving=[tf("vgg16-a"), tf("vgg16-b", {1: "AVAILABLE", 2: "LOADING"}, {"stable": 1})]),
-     {"Ready": ("False", "Loading"), "Progressing": ("True", "Loading"), "Degraded": OK, "ConfigApplied": ("False", "Loading")}),
+     {"Ready": ("False", "Loading"), **moving("Loading"), "Degraded": OK, "ConfigApplied": ("False", "Loading")}),
     ("new config not picked up yet", seen(deployment(), serving=[tf("vgg16-a"), tf("vgg16-b", labels={"stable": 1})]),
-     {"Ready": ("False", "WaitingForReload"), "Progressing": ("True", "WaitingForReload"), "Degraded": OK, "ConfigApplied": ("False", "WaitingForReload")}),
+     {"Ready": ("False", "WaitingForReload"), **moving("WaitingForReload"), "Degraded": OK, "ConfigApplied": ("False", "WaitingForReload")}),
+    # A label moving from 1 to 2 still resolves to 1, AVAILABLE: serving, and Reconciling.
+    ("label move not in effect yet", seen(deployment(), serving=[tf("vgg16-a", labels={"stable": 1, "canary": 1}), tf("vgg16-b")]),
+     {"Ready": SERVING, **moving("WaitingForReload"), "Degraded": OK, "ConfigApplied": ("False", "WaitingForReload")}),
     ("a version fails to load", seen(deployment(), serving=[tf("vgg16-a", {1: "AVAILABLE"}, {"stable": 1}, failed={2: "Could not find SavedModel .pb"}), tf("vgg16-b")]),
-     {"Ready": ("False", "VersionLoadFailed"), "Progressing": ("False", "RolloutComplete"), "Degraded": ("True", "VersionLoadFailed"), "ConfigApplied": ("False", "VersionLoadFailed")}),
+     {**stuck("VersionLoadFailed"), "ConfigApplied": ("False", "VersionLoadFailed")}),
     ("one pod does not answer, the other serves", seen(deployment(), serving=[tf("vgg16-a"), silent("vgg16-b")]),
-     {"Ready": ("True", "Serving"), "Progressing": ("False", "RolloutComplete"), "Degraded": OK, "ConfigApplied": APPLIED}),
+     {"Ready": SERVING, **AT_REST, "Degraded": OK, "ConfigApplied": APPLIED}),
 ]  # fmt: skip
 
 
@@ -145,15 +169,16 @@ def test_reload_not_seen_in_time_is_degraded() -> None:
     assert "vgg16-b: label stable resolves to 2, not 1" in cond(late, "ConfigApplied")["message"]  # fmt: skip
 
 
-def test_held_label_move_is_progress_not_readiness() -> None:
+def test_held_label_move_is_reconciling_while_the_model_serves() -> None:
     held = Decision(
         desired_plan(MODEL), holds=(Hold("stable", current=1, wanted=3, available_on=1, pods=2),)
     )
     computed = compute(seen(deployment()), held)
     assert (cond(computed, "ConfigApplied")["reason"], cond(computed, "Ready")["status"]) == (
         "LabelMovePending",
-        "False",
+        "True",
     )
+    assert cond(computed, "Reconciling")["status"] == "True"
     assert cond(computed, "ConfigApplied")["message"] == (
         "label stable stays on version 1 until version 3 is AVAILABLE on every ready pod (1 of 2 so far)"
     )  # fmt: skip
@@ -222,7 +247,8 @@ def test_transition_time_is_kept_while_status_holds() -> None:
     assert compute(seen(deployment()), previous=first, now=later) == first  # nothing to write
     rolling = compute(seen(deployment(updated=1)), previous=first, now=later)
     times = {c["type"]: c["lastTransitionTime"] for c in rolling["conditions"]}
-    assert times == {"Ready": "2026-11-25T12:05:00Z", "Progressing": "2026-11-25T12:05:00Z",
+    assert times == {"Ready": "2026-11-25T12:00:00Z", "Reconciling": "2026-11-25T12:05:00Z",
+                     "Stalled": "2026-11-25T12:00:00Z", "Progressing": "2026-11-25T12:05:00Z",
                      "Degraded": "2026-11-25T12:00:00Z", "ConfigApplied": "2026-11-25T12:00:00Z",
                      "Exported": "2026-11-25T12:00:00Z"}  # fmt: skip
 
@@ -246,7 +272,7 @@ def test_invalid_spec_keeps_the_rest_of_the_status() -> None:
     )  # what TF Serving does is unchanged
 
 
-def test_events_only_on_ready_and_degraded_transitions() -> None:
+def test_events_only_on_ready_degraded_and_stalled_transitions() -> None:
     creating = compute(seen(None, serving=[]))
     assert status.events({}, creating) == []  # absent counts as False: nothing happened yet
     serving = compute(seen(deployment()), previous=creating)
@@ -258,11 +284,26 @@ def test_events_only_on_ready_and_degraded_transitions() -> None:
         )
     ]
     assert status.events(serving, serving) == []
-    stuck = compute(seen(deployment(available=0), [unschedulable_pod("no GPU")]), previous=serving)
-    assert [(e.type, e.reason) for e in status.events(serving, stuck)] == [
-        ("Warning", "Unschedulable"),
-        ("Warning", "Unschedulable"),
+    waiting = compute(
+        seen(deployment(available=0), [unschedulable_pod("no GPU")]), previous=serving
+    )
+    assert [(e.type, e.reason) for e in status.events(serving, waiting)] == [
+        ("Warning", "Unschedulable"),  # Ready: a serving model stopped serving
+        ("Warning", "Unschedulable"),  # Degraded
     ]
+    broken = [
+        tf(p, {1: "AVAILABLE"}, {"stable": 1}, failed={2: "no .pb"}) for p in ("vgg16-a", "vgg16-b")
+    ]
+    failed = compute(seen(deployment(), serving=broken), previous=serving)
+    assert [(e.type, e.reason) for e in status.events(serving, failed)] == [
+        ("Warning", "VersionLoadFailed"),
+        ("Warning", "VersionLoadFailed"),
+        ("Warning", "VersionLoadFailed"),
+    ]  # Ready False, Stalled True, Degraded True
+    fixed = compute(seen(deployment()), previous=failed)
+    assert {(e.type, e.reason) for e in status.events(failed, fixed)} == {
+        ("Normal", "Serving"), ("Normal", "AsExpected"),
+    }  # fmt: skip
 
 
 def test_long_messages_are_capped() -> None:
@@ -281,7 +322,7 @@ def exports(*states: ExportState, refused: tuple[str, ...] = ()) -> ExportDecisi
         (exports(), ("True", "ExportsSucceeded", "No exports"), "True", "False"),
         (exports(ExportState(3, "vgg16-export-v3-abc", "Succeeded")), ("True", "ExportsSucceeded", "1 of 1 exports succeeded"), "True", "False"),
         (exports(ExportState(3, "vgg16-export-v3-abc", "Running")),
-         ("False", "ExportRunning", "version 3 is not served until Job vgg16-export-v3-abc succeeds (Running)"), "False", "False"),
+         ("False", "ExportRunning", "version 3 is not served until Job vgg16-export-v3-abc succeeds (Running)"), "True", "False"),
         (exports(ExportState(3, "vgg16-export-v3-abc", "Failed", "pod p: no such weights file")),
          ("False", "ExportFailed", "Export of version 3 failed (Job vgg16-export-v3-abc): pod p: no such weights file"), "False", "True"),
         (exports(ExportState(2, "vgg16-export-v2-abc", "Succeeded"), refused=("spec.exports[version=2]: ...",)),
@@ -331,3 +372,21 @@ def test_a_gpu_model_serving_several_versions_is_warned_about_gpu_memory() -> No
         cond(computed, "ConfigApplied")["message"]
         == "models.config is in effect on 2 of 2 ready pods"
     )
+
+
+def test_a_version_available_on_one_pod_of_two_is_not_reported_available() -> None:
+    pods = [tf("vgg16-a", {1: "AVAILABLE", 2: "AVAILABLE"}), tf("vgg16-b", {1: "AVAILABLE"})]
+    assert compute(seen(deployment(), serving=pods))["versions"] == [
+        {"version": 1, "state": "AVAILABLE", "availableReplicas": 2},
+        {"version": 2, "state": "START", "availableReplicas": 1},
+    ]
+
+
+def test_a_label_named_like_a_state_does_not_change_the_reason() -> None:
+    named = spec.parse({**tfmodel(replicas=2, versionLabels={"LOADING": 2, "START": 1}),
+                        "metadata": {"name": "vgg16", "namespace": "ml", "generation": 4}})  # fmt: skip
+    pods = [tf(p, labels={"LOADING": 1, "START": 1}) for p in ("vgg16-a", "vgg16-b")]
+    computed = status.compute(
+        named, Decision(desired_plan(named)), seen(deployment(), serving=pods), {}, NOW
+    )
+    assert cond(computed, "ConfigApplied")["reason"] == "WaitingForReload"  # not Loading
