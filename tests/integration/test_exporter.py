@@ -25,7 +25,7 @@ import pytest
 import tensorflow as tf
 from tensorflow.core.protobuf import saved_model_pb2
 
-from tfmodel_operator import cli, export
+from tfmodel_operator import cli, export, spec
 
 OPERATOR_SRC = Path(__file__).resolve().parents[2] / "operator"
 
@@ -338,3 +338,16 @@ def test_sigterm_mid_export_cleans_up(tmp_path: Path) -> None:
     assert child.returncode == 128 + signal.SIGTERM
     assert err.strip().splitlines()[-1] == "tfmodel export: terminated; nothing was published"
     assert list(base.iterdir()) == []
+
+
+def test_the_applications_the_crd_and_spec_admit_are_those_keras_can_export() -> None:
+    """spec.APPLICATIONS (and the CRD's enum, checked equal in the unit tests) is exactly the
+    keras.applications models the exporter can build: a constructor with a preprocess_input."""
+    buildable = []
+    for name in sorted(n for n in dir(keras.applications) if n[:1].isupper()):
+        try:
+            export.resolve_application(name)
+        except export.UsageError:
+            continue
+        buildable.append(name)
+    assert tuple(buildable) == spec.APPLICATIONS
