@@ -36,6 +36,7 @@ PATHS = {
     "Service": "/api/v1/namespaces/{namespace}/services/{name}",
     "Deployment": "/apis/apps/v1/namespaces/{namespace}/deployments/{name}",
     "Job": "/apis/batch/v1/namespaces/{namespace}/jobs/{name}",
+    "PodDisruptionBudget": "/apis/policy/v1/namespaces/{namespace}/poddisruptionbudgets/{name}",
 }
 
 
@@ -69,6 +70,7 @@ class Kube:
             "Service": core.patch_namespaced_service,
             "Deployment": apps.patch_namespaced_deployment,
             "Job": batch.patch_namespaced_job,
+            "PodDisruptionBudget": client.PolicyV1Api(api).patch_namespaced_pod_disruption_budget,
         }
 
     def read(self, kind: str, namespace: str, name: str) -> Manifest | None:

@@ -40,10 +40,12 @@ class Desired:
     service: Manifest
     deployment: Manifest
     jobs: tuple[Manifest, ...] = ()
+    disruption_budget: Manifest | None = None
 
     def in_apply_order(self) -> list[Manifest]:
         """Config before the pods that read it; the Service before its endpoints exist."""
-        return [self.config_map, self.service, self.deployment, *self.jobs]
+        budget = [self.disruption_budget] if self.disruption_budget else []
+        return [self.config_map, self.service, *budget, self.deployment, *self.jobs]
 
 
 def desired(tfmodel: TFModel, plan: Plan, exports: tuple[Export, ...] = ()) -> Desired:
@@ -53,6 +55,9 @@ def desired(tfmodel: TFModel, plan: Plan, exports: tuple[Export, ...] = ()) -> D
         service=with_applied_hash(service(tfmodel)),
         deployment=with_applied_hash(deployment(tfmodel)),
         jobs=tuple(with_applied_hash(export_job(tfmodel, e)) for e in exports),
+        disruption_budget=(
+            with_applied_hash(disruption_budget(tfmodel)) if tfmodel.replicas > 1 else None
+        ),
     )
 
 
@@ -179,6 +184,16 @@ def service(tfmodel: TFModel) -> Manifest:
     }
 
 
+def disruption_budget(tfmodel: TFModel) -> Manifest:
+    """With several replicas, a node drain takes one serving pod at a time."""
+    return {
+        "apiVersion": "policy/v1",
+        "kind": "PodDisruptionBudget",
+        "metadata": metadata(tfmodel, tfmodel.name, "server"),
+        "spec": {"maxUnavailable": 1, "selector": {"matchLabels": server_selector(tfmodel)}},
+    }
+
+
 def deployment(tfmodel: TFModel) -> Manifest:
     pod_annotations = {
         "prometheus.io/scrape": "true",
@@ -228,6 +243,15 @@ def pod_spec(tfmodel: TFModel) -> Manifest:
         spec["tolerations"] = [toleration(t) for t in tolerations]
     if tfmodel.affinity:
         spec["affinity"] = dict(tfmodel.affinity)
+    else:  # by default the replicas spread across nodes, where the scheduler can
+        spec["topologySpreadConstraints"] = [
+            {
+                "maxSkew": 1,
+                "topologyKey": "kubernetes.io/hostname",
+                "whenUnsatisfiable": "ScheduleAnyway",
+                "labelSelector": {"matchLabels": server_selector(tfmodel)},
+            }
+        ]
     return spec
 
 

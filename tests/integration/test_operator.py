@@ -164,6 +164,13 @@ def test_sample_vgg16_becomes_ready_with_owned_children(
             True,
         )
         assert child.metadata.managed_fields[0].manager == "tfmodel-operator"
+    budget = client.PolicyV1Api(core.api_client).read_namespaced_pod_disruption_budget(
+        "vgg16", namespace
+    )
+    assert (budget.spec.max_unavailable, budget.metadata.owner_references[0].uid) == (
+        1,
+        created["metadata"]["uid"],
+    )
     pods = serving_pods(core, namespace, "vgg16")
     assert len(pods) == 2
     assert all(ipaddress.ip_address(p.status.pod_ip).is_loopback for p in pods)

@@ -16,7 +16,8 @@ def test_render_prints_the_children_of_every_tfmodel_in_the_file(
     assert cli.main(["render", "-f", str(SAMPLES / "vgg16.yaml")]) == 0
     children = list(yaml.safe_load_all(capsys.readouterr().out))
     assert [(c["kind"], c["metadata"]["name"]) for c in children] == [
-        ("ConfigMap", "vgg16-models-config"), ("Service", "vgg16"), ("Deployment", "vgg16"),
+        ("ConfigMap", "vgg16-models-config"), ("Service", "vgg16"),
+        ("PodDisruptionBudget", "vgg16"), ("Deployment", "vgg16"),
     ]  # fmt: skip
     assert "version_labels { key: 'stable' value: 1 }" in children[0]["data"]["models.config"]
 
@@ -28,7 +29,7 @@ def test_render_includes_export_jobs(tmp_path: Path, capsys: pytest.CaptureFixtu
     path.write_text(yaml.safe_dump(body))
     assert cli.main(["render", "-f", str(path)]) == 0
     kinds = [c["kind"] for c in yaml.safe_load_all(capsys.readouterr().out)]
-    assert kinds == ["ConfigMap", "Service", "Deployment", "Job"]
+    assert kinds == ["ConfigMap", "Service", "PodDisruptionBudget", "Deployment", "Job"]
 
 
 def test_render_refuses_an_invalid_tfmodel_naming_the_field(

@@ -200,3 +200,25 @@ def test_applied_hash_changes_with_the_manifest() -> None:
         a.deployment["metadata"]["annotations"][key] != b.deployment["metadata"]["annotations"][key]
     )
     assert a.service["metadata"]["annotations"][key] == b.service["metadata"]["annotations"][key]
+
+
+def test_replicas_spread_across_nodes_unless_the_spec_sets_affinity() -> None:
+    spread = render.pod_spec(spec.parse(tfmodel(replicas=3)))["topologySpreadConstraints"]
+    assert spread == [{"maxSkew": 1, "topologyKey": "kubernetes.io/hostname", "whenUnsatisfiable": "ScheduleAnyway",
+                       "labelSelector": {"matchLabels": {"app.kubernetes.io/instance": "vgg16", "app.kubernetes.io/component": "server"}}}]  # fmt: skip
+    own = render.pod_spec(spec.parse(tfmodel(affinity={"podAntiAffinity": {}})))
+    assert "topologySpreadConstraints" not in own
+
+
+def test_a_disruption_budget_only_with_several_replicas() -> None:
+    one = render.desired(spec.parse(tfmodel(replicas=1)), desired_plan(spec.parse(tfmodel())))
+    two = render.desired(spec.parse(tfmodel(replicas=2)), desired_plan(spec.parse(tfmodel())))
+    assert one.disruption_budget is None
+    assert two.disruption_budget is not None
+    assert two.disruption_budget["spec"]["maxUnavailable"] == 1
+    assert [m["kind"] for m in two.in_apply_order()] == [
+        "ConfigMap",
+        "Service",
+        "PodDisruptionBudget",
+        "Deployment",
+    ]
