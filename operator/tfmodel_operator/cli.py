@@ -15,7 +15,7 @@ from typing import Any
 import yaml
 
 from tfmodel_operator import config as c
-from tfmodel_operator import decide, spec
+from tfmodel_operator import decide, policy, spec
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -35,6 +35,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--metrics-port", type=int, default=int(os.environ.get("TFMODEL_METRICS_PORT", "0")),
         help="serve Prometheus metrics on this port (0: off)",
     )  # fmt: skip
+    run.add_argument(
+        "--policy", type=Path, default=os.environ.get("TFMODEL_POLICY_FILE") or None,
+        help="the platform policy: what TFModel authors may ask for (YAML; see README)",
+    )  # fmt: skip
+    run.add_argument(
+        "--leader-elect", action="store_true",
+        default=os.environ.get("TFMODEL_LEADER_ELECT", "").lower() in ("1", "true"),
+        help="run as one of several replicas: reconcile only while holding the Lease "
+        "tfmodel-operator in $POD_NAMESPACE (default tfmodel-system)",
+    )  # fmt: skip
     run.add_argument("--log-format", choices=["plain", "full", "json"], default="full")
     run.add_argument("--verbose", action="store_true", help="log every apply")
 
@@ -48,9 +58,17 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     args = parser.parse_args(argv)
     if args.command == "run":
+        if args.policy:  # checked here, so that a broken policy stops the start with one line
+            try:
+                policy.load(args.policy.read_text())
+            except (OSError, policy.PolicyError, yaml.YAMLError) as err:
+                print(f"tfmodel run: --policy {args.policy}: {err}", file=sys.stderr)
+                return 2
+            os.environ["TFMODEL_POLICY_FILE"] = str(args.policy)
         return run_operator(
-            args.namespace, args.liveness, args.metrics_port, args.log_format, args.verbose
-        )
+            args.namespace, args.liveness, args.metrics_port, args.log_format, args.verbose,
+            args.leader_elect,
+        )  # fmt: skip
     if args.command == "export":
         return export_model(args)
     if args.command == "predict":
@@ -64,6 +82,7 @@ def run_operator(
     metrics_port: int,
     log_format: str,
     verbose: bool,
+    leader_elect: bool = False,
 ) -> int:
     import kopf  # imported here: `tfmodel render` needs no cluster libraries
 
@@ -76,6 +95,14 @@ def run_operator(
     kopf.configure(verbose=verbose, log_format=kopf.LogFormat[log_format.upper()])
     if not verbose:  # kopf logs every handled event ("Handler ... succeeded"): thousands a second
         logging.getLogger("kopf.objects").setLevel(logging.WARNING)
+    if leader_elect:
+        from tfmodel_operator import election
+        from tfmodel_operator.kube import connect
+
+        connect()  # the Lease is read and renewed with the same credentials
+        lease = int(os.environ.get("TFMODEL_LEASE_SECONDS", "15"))
+        namespace = os.environ.get("POD_NAMESPACE", "tfmodel-system")
+        election.wait_for_leadership(namespace, "tfmodel-operator", lease)
     kopf.run(
         standalone=True,
         clusterwide=not namespaces,

@@ -14,7 +14,10 @@ from typing import Any
 from tfmodel_operator import jobs, plan, render, spec, status
 from tfmodel_operator.observed import Manifest, Observed, applied_at, recorded_plan
 from tfmodel_operator.ownership import conflict, controlled_by
+from tfmodel_operator.policy import Policy, violations
 from tfmodel_operator.status import Event
+
+OPEN = Policy()  # no platform policy: anything the schema admits
 
 
 @dataclass(frozen=True)
@@ -27,7 +30,9 @@ class Outcome:
     manifests: tuple[Manifest, ...] = field(default=(), repr=False)  # every desired child
 
 
-def decide(observed: Observed, now: datetime, reload_grace: float = 120.0) -> Outcome:
+def decide(
+    observed: Observed, now: datetime, reload_grace: float = 120.0, policy: Policy = OPEN
+) -> Outcome:
     body = observed.tfmodel
     if body is None or body["metadata"].get("deletionTimestamp"):
         return Outcome()  # gone or going: the garbage collector removes the children
@@ -37,6 +42,11 @@ def decide(observed: Observed, now: datetime, reload_grace: float = 120.0) -> Ou
         tfmodel = spec.parse(body)
     except spec.InvalidSpec as err:  # the user's to fix: report it, do not retry
         return published(previous, status.invalid(generation, err, previous, now))
+    refused = violations(tfmodel, body.get("spec") or {}, policy)
+    if refused:  # nothing is created for a TFModel outside the platform policy
+        return published(
+            previous, status.policy_violation(generation, "; ".join(refused), previous, now)
+        )
 
     def mine(kind: str, name: str) -> Manifest | None:
         obj = observed.child(kind, name)

@@ -17,14 +17,17 @@ import asyncio
 import os
 import time
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from typing import Any
 
 import kopf
 
 from tfmodel_operator import config as c
+from tfmodel_operator import policy
 from tfmodel_operator.kube import Kube, connect
 from tfmodel_operator.metrics import QUEUE_DEPTH
 from tfmodel_operator.observed import Key, Packed, owner_key, pack
+from tfmodel_operator.policy import Policy
 from tfmodel_operator.reconciler import Reconciler, Settings, Watched
 from tfmodel_operator.workqueue import WorkQueue
 
@@ -42,10 +45,16 @@ def settings_from_environment() -> tuple[Settings, float, int]:
         poll_seconds=float(os.environ.get("TFMODEL_POLL_SECONDS", "2")),
         slow_check_seconds=float(os.environ.get("TFMODEL_SLOW_CHECK_SECONDS", "300")),
         reload_grace_seconds=float(os.environ.get("TFMODEL_RELOAD_GRACE_SECONDS", "120")),
+        policy=read_policy(os.environ.get("TFMODEL_POLICY_FILE", "")),
     )
     resync = float(os.environ.get("TFMODEL_RESYNC_SECONDS", "30"))
     workers = int(os.environ.get("TFMODEL_WORKERS", "8"))
     return settings, resync, workers
+
+
+def read_policy(path: str) -> Policy:
+    """The platform policy from `path` (none: anything the schema admits)."""
+    return policy.load(Path(path).read_text()) if path else Policy()
 
 
 @kopf.on.startup()

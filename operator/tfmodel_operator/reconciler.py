@@ -29,6 +29,7 @@ from tfmodel_operator.observed import (
     unpack,
 )
 from tfmodel_operator.plan import PodServing
+from tfmodel_operator.policy import Policy
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +42,7 @@ class Settings:
     poll_seconds: float = 2.0  # how often a config change on its way into TF Serving is checked
     slow_check_seconds: float = 300.0  # how often TF Serving is asked when nothing is moving
     reload_grace_seconds: float = 120.0  # kubelet's ConfigMap delay on top of TF Serving's poll
+    policy: Policy = field(default_factory=Policy)  # what TFModel authors may ask for
 
 
 class Watched(NamedTuple):
@@ -179,7 +181,8 @@ class Reconciler:
         if self.decided.get(key) == fingerprint and key not in self.unsettled:
             return "skipped"  # nothing it depends on changed since the last reconcile
         now = datetime.now(UTC)
-        outcome = decide.decide(observed, now, self.settings.reload_grace_seconds)
+        grace, policy = self.settings.reload_grace_seconds, self.settings.policy
+        outcome = decide.decide(observed, now, grace, policy)
         previous = body.get("status") or {}
         generation = int(body["metadata"].get("generation", 0))
         # The watch shows only labelled objects: one it does not show may still hold the name.
@@ -216,8 +219,7 @@ class Reconciler:
             log.info("Deleted superseded export Job %s/%s", key[0], job["metadata"]["name"])
         report = outcome
         if stored:  # the status describes the children as they are now, not as they were
-            grace = self.settings.reload_grace_seconds
-            report = decide.decide(written_over(observed, stored), now, grace)
+            report = decide.decide(written_over(observed, stored), now, grace, policy)
         if report.status is not None:
             self.publish(key, body, report.status, report.events)
         metrics.READY.by_key[key] = ready_reason(report.status or previous)

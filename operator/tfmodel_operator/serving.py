@@ -66,7 +66,10 @@ def get(url: str, deadline: float, unknown_ok: bool = False) -> dict[str, Any]:
         if unknown_ok and response.status_code in (400, 404):
             return {}
         body = bytearray()
-        for chunk in response.iter_content(chunk_size=8192):
+        # read1 returns whatever has arrived: a pod that drips its answer a byte at a time is
+        # stopped by the deadline, not only by a read that waits too long (iter_content would
+        # wait for a whole chunk).
+        while chunk := response.raw.read1(8192):
             body += chunk
             if len(body) > MAX_BODY:
                 raise ValueError(f"answer larger than {MAX_BODY} bytes")

@@ -44,6 +44,7 @@ INVALID_SPEC = "InvalidSpec"
 APPLY_FAILED = "ApplyFailed"
 CHILD_CONFLICT = "ChildConflict"
 INTERNAL_ERROR = "InternalError"
+POLICY_VIOLATION = "PolicyViolation"
 # ConfigApplied: is the desired models.config in effect in TF Serving on every ready pod?
 APPLIED = "Applied"
 NO_POD_ANSWERED = "NoPodAnswered"
@@ -62,7 +63,7 @@ EXPORT_REFUSED = "ExportRefused"
 # Degraded for these means stuck: retrying will not help until a human changes something.
 TERMINAL = (VERSION_LOAD_FAILED, RELOAD_NOT_SEEN, EXPORT_FAILED, EXPORT_REFUSED,
             PROGRESS_DEADLINE_EXCEEDED, REPLICA_FAILURE, INVALID_SPEC, APPLY_FAILED,
-            CHILD_CONFLICT)  # fmt: skip
+            CHILD_CONFLICT, POLICY_VIOLATION)  # fmt: skip
 
 MAX_MESSAGE = 1024
 # Order of the states a version passes through; the least advanced one describes a version.
@@ -197,6 +198,12 @@ def child_conflict(generation: int, message: str, previous: Manifest, now: datet
     """A child's name is taken by an object this TFModel does not control."""
     waiting = "Waiting for the conflicting objects to be removed or the TFModel renamed"
     return blocked(generation, CHILD_CONFLICT, message, waiting, previous, now)
+
+
+def policy_violation(generation: int, message: str, previous: Manifest, now: datetime) -> Manifest:
+    """The spec asks for what the platform team's policy does not allow; nothing is created."""
+    waiting = "Waiting for a spec within the platform policy"
+    return blocked(generation, POLICY_VIOLATION, message, waiting, previous, now)
 
 
 def internal_error(generation: int, message: str, previous: Manifest, now: datetime) -> Manifest:

@@ -11,7 +11,7 @@ import pytest
 from kubernetes import client, config
 
 from support.cluster import running_cluster
-from support.operator import install, running_operator, service_account_kubeconfig
+from support.operator import Operators, install, service_account_kubeconfig
 from support.polling import wait_until
 from support.serving_pods import ServingPods
 from support.tfserving_standin import make_saved_model
@@ -25,6 +25,11 @@ OPERATOR_SETTINGS = {
     # A settled TFModel's pods are asked again this often (in a cluster a pod whose TF Serving
     # stops answering also turns unready, which brings a reconcile at once; kwok pods do not).
     "TFMODEL_SLOW_CHECK_SECONDS": "4",
+    "TFMODEL_LEADER_ELECT": "true",
+    "TFMODEL_LEASE_SECONDS": "4",
+    "TFMODEL_POLICY_FILE": str(
+        Path(__file__).resolve().parents[1] / "support" / "platform-policy.yaml"
+    ),
     "TFMODEL_RELOAD_GRACE_SECONDS": str(RELOAD_GRACE_SECONDS),
 }
 
@@ -78,25 +83,40 @@ def namespace(core: client.CoreV1Api, request: pytest.FixtureRequest) -> Iterato
 
 
 @pytest.fixture(scope="session")
-def operator(kubeconfig: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    """The operator, installed from crds/ and manifests/, running as its ServiceAccount.
+def operators(kubeconfig: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Operators]:
+    """The operator, installed from crds/ and manifests/, running as its ServiceAccount with
+    leader election (a failover test may replace it with a standby).
 
-    Yields its log file. A test that finds the operator dead fails: it must never crash.
+    A test that finds the leader dead fails: it must never crash.
     """
     install(kubeconfig)
     workdir = tmp_path_factory.mktemp("operator")
     as_operator = service_account_kubeconfig(kubeconfig, workdir / "kubeconfig")
-    log = workdir / "operator.log"
-    with running_operator(as_operator, log, OPERATOR_SETTINGS) as process:
+    running = Operators(as_operator, workdir, OPERATOR_SETTINGS)
+    process, log = running.start("operator")
 
-        def started() -> bool:
-            if process.poll() is not None:
-                raise pytest.fail(f"the operator exited at start:\n{log.read_text()[-5000:]}")
-            return "Started tfmodel-operator" in log.read_text()
+    def started() -> bool:
+        if process.poll() is not None:
+            raise pytest.fail(f"the operator exited at start:\n{log.read_text()[-5000:]}")
+        return "Started tfmodel-operator" in log.read_text()
 
-        wait_until(started, "the operator to start")
-        yield log
-        assert process.poll() is None, f"the operator exited:\n{log.read_text()[-5000:]}"
+    wait_until(started, "the operator to start")
+    running.leader = process
+    try:
+        yield running
+        leader = running.leader
+        assert leader.poll() is None, (
+            f"the operator exited:\n{running.logs[leader.pid].read_text()[-5000:]}"
+        )
+    finally:
+        running.stop_all()
+
+
+@pytest.fixture(scope="session")
+def operator(operators: Operators) -> Path:
+    """The leading operator's log (tests that need the operator depend on this)."""
+    assert operators.leader is not None
+    return operators.logs[operators.leader.pid]
 
 
 @pytest.fixture

@@ -433,6 +433,6 @@ def test_installed_operator_deployment_is_admitted_as_restricted(
 
     def available() -> bool:
         status = apps.read_namespaced_deployment_status("tfmodel-operator", "tfmodel-system").status
-        return bool(status.available_replicas == 1)
+        return bool(status.available_replicas == 2)
 
     wait_until(available, "the operator Deployment from manifests/ to be available")

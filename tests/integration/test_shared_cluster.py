@@ -164,3 +164,30 @@ def test_export_jobs_someone_else_labelled_as_ours_are_never_pruned(
     assert job.metadata.deletion_timestamp is None
     assert job.metadata.owner_references is None
     wait_settled(custom, namespace, "vgg16")
+
+
+def test_a_tfmodel_outside_the_platform_policy_gets_nothing_and_says_why(
+    api: client.ApiClient, custom: client.CustomObjectsApi, core: client.CoreV1Api,
+    namespace: str, operator: Path,
+) -> None:  # fmt: skip
+    """The operator runs with tests/support/platform-policy.yaml (see conftest)."""
+    nfs = {"nfs": {"server": "10.1.2.3", "path": "/exports/models"}}
+    create(custom, namespace, tfmodel("sneaky", image="evil.example/serving:1", storage=nfs))
+    tfm = wait_for_condition(custom, namespace, "sneaky", "Stalled", "True", "PolicyViolation")
+    message = condition(tfm, "Stalled")["message"]
+    assert (
+        "spec.image: evil.example/serving:1 is not allowed by the platform policy (imagePrefixes: tensorflow/serving:)"
+        in message
+    )
+    assert (
+        "spec.storage.nfs.server: 10.1.2.3 is not allowed by the platform policy (nfsServers: nfs.allowed.example)"
+        in message
+    )
+    assert "PolicyViolation" in {reason for reason, _ in tfmodel_events(core, namespace)}
+    time.sleep(RESYNC_SECONDS)
+    apps = client.AppsV1Api(api)
+    assert apps.list_namespaced_deployment(namespace).items == []
+    assert core.list_namespaced_service(namespace).items == []
+    assert [cm.metadata.name for cm in core.list_namespaced_config_map(namespace).items] == [
+        "kube-root-ca.crt"
+    ]

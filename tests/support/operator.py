@@ -4,8 +4,6 @@ import base64
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import yaml
@@ -56,22 +54,34 @@ def service_account_kubeconfig(admin: Path, target: Path) -> Path:
     return target
 
 
-@contextmanager
-def running_operator(
-    kubeconfig: Path, log: Path, settings: dict[str, str]
-) -> Iterator[subprocess.Popen[bytes]]:
-    """`tfmodel run` with `settings` (TFMODEL_* environment variables)."""
-    env = {**os.environ, "KUBECONFIG": str(kubeconfig), **settings}
-    tfmodel = Path(sys.executable).parent / "tfmodel"
-    with log.open("wb") as out:
-        process = subprocess.Popen(
-            [tfmodel, "run", "--all-namespaces", "--verbose"], env=env, stdout=out, stderr=out
-        )
-    try:
-        yield process
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
+class Operators:
+    """The operator processes of a test session, each `tfmodel run` with `settings` (TFMODEL_*
+    environment variables) and a log of its own. `leader` is the one the session relies on; a
+    failover test may start a standby, kill the leader and make the standby the leader."""
+
+    def __init__(self, kubeconfig: Path, workdir: Path, settings: dict[str, str]) -> None:
+        self.kubeconfig, self.workdir, self.settings = kubeconfig, workdir, settings
+        self.processes: list[subprocess.Popen[bytes]] = []
+        self.leader: subprocess.Popen[bytes] | None = None
+        self.logs: dict[int, Path] = {}
+
+    def start(self, name: str) -> tuple[subprocess.Popen[bytes], Path]:
+        log = self.workdir / f"{name}.log"
+        env = {**os.environ, "KUBECONFIG": str(self.kubeconfig), **self.settings}
+        tfmodel = Path(sys.executable).parent / "tfmodel"
+        with log.open("wb") as out:
+            process = subprocess.Popen(
+                [tfmodel, "run", "--all-namespaces", "--verbose"], env=env, stdout=out, stderr=out
+            )
+        self.processes.append(process)
+        self.logs[process.pid] = log
+        return process, log
+
+    def stop_all(self) -> None:
+        for process in self.processes:
+            process.terminate()
+        for process in self.processes:
+            try:
+                process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                process.kill()

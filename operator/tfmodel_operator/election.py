@@ -1,0 +1,46 @@
+"""I/O: leader election on a coordination.k8s.io Lease, with the kubernetes client's own
+leaderelection, so that several replicas can run: one reconciles, the others stand by.
+
+The leader renews the Lease in a background thread. A standby takes over once the leader has
+not renewed it for the lease duration (a leader killed with its node). A leader that cannot
+renew in time exits at once rather than reconcile beside its successor; its pod restarts as a
+standby (controller-runtime does the same).
+"""
+
+import logging
+import os
+import socket
+import threading
+
+from kubernetes.leaderelection import electionconfig, leaderelection
+from kubernetes.leaderelection.resourcelock.leaselock import LeaseLock
+
+log = logging.getLogger(__name__)
+
+
+def wait_for_leadership(namespace: str, name: str, lease_seconds: int) -> str:
+    """Block until this process holds the Lease `namespace/name`; return its identity."""
+    identity = f"{socket.gethostname()}_{os.getpid()}"
+    leading = threading.Event()
+
+    def lost() -> None:
+        log.error(
+            "Lost the lease %s/%s; exiting so that only the new leader reconciles", namespace, name
+        )
+        logging.shutdown()
+        os._exit(1)
+
+    config = electionconfig.Config(  # type: ignore[no-untyped-call]
+        LeaseLock(name, namespace, identity),  # type: ignore[no-untyped-call]
+        lease_duration=lease_seconds,
+        renew_deadline=lease_seconds * 2 / 3,
+        retry_period=max(1.0, lease_seconds / 7.5),
+        onstarted_leading=leading.set,
+        onstopped_leading=lost,
+    )
+    election = leaderelection.LeaderElection(config)  # type: ignore[no-untyped-call]
+    threading.Thread(target=election.run, name="leader-election", daemon=True).start()
+    log.info("Waiting for the lease %s/%s as %s", namespace, name, identity)
+    leading.wait()
+    log.info("Leading: holding the lease %s/%s as %s", namespace, name, identity)
+    return identity
