@@ -20,3 +20,6 @@ GRPC_PORT = 8500
 REST_PORT = 8501
 METRICS_PATH = "/monitoring/prometheus/metrics"
 CONFIG_DIR = "/etc/tfserving"
+# The operator's own namespace and pod label: its pods may always reach TF Serving.
+OPERATOR_NAMESPACE = "tfmodel-system"
+OPERATOR_NAME = "tfmodel-operator"

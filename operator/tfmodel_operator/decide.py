@@ -23,7 +23,7 @@ OPEN = Policy()  # no platform policy: anything the schema admits
 @dataclass(frozen=True)
 class Outcome:
     apply: tuple[Manifest, ...] = ()  # children that differ from what is observed, in order
-    prune: tuple[Manifest, ...] = ()  # export Jobs (as observed) that are superseded
+    prune: tuple[Manifest, ...] = ()  # children (as observed) no longer wanted: Jobs, policies
     status: Manifest | None = None  # the new status; None when it has not changed
     events: tuple[Event, ...] = ()
     settled: bool = True  # False while a config change is on its way into TF Serving
@@ -91,7 +91,14 @@ def decide(
         cond["type"] == status.CONFIG_APPLIED and cond["status"] == "True"
         for cond in new["conditions"]
     )
-    prune = tuple(j for j in owned_jobs if j["metadata"]["name"] in exports.prune)
+    # Superseded export Jobs, and a NetworkPolicy the spec no longer asks for (left in place,
+    # it would keep the pods unreachable to clients the user has opened them to).
+    wanted = {(m["kind"], m["metadata"]["name"]) for m in manifests}
+    prune = tuple(j for j in owned_jobs if j["metadata"]["name"] in exports.prune) + tuple(
+        p
+        for p in observed.of_kind("NetworkPolicy", tfmodel.uid)
+        if (p["kind"], p["metadata"]["name"]) not in wanted
+    )
     return Outcome(
         apply=apply,
         prune=prune,

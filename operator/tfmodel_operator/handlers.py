@@ -37,7 +37,8 @@ OWNED_SELECTOR = f"{c.LABEL_MANAGED_BY}={c.FIELD_MANAGER}"
 # long so that a burst becomes one reconcile and one status write. TFModel events do not wait.
 CHILD_EVENT_DELAY = 1.0
 WATCHED = [("apps", "deployments"), ("batch", "jobs"), ("v1", "services"),
-           ("v1", "configmaps"), ("v1", "pods"), ("policy", "poddisruptionbudgets")]  # fmt: skip
+           ("v1", "configmaps"), ("v1", "pods"), ("policy", "poddisruptionbudgets"),
+           ("networking.k8s.io", "networkpolicies")]  # fmt: skip
 
 
 def settings_from_environment() -> tuple[Settings, float, int]:
@@ -110,6 +111,7 @@ CHILD_INDEXES = [("configmaps", "ConfigMap", "v1", "configmaps"),
                  ("deployments", "Deployment", "apps/v1", "deployments"),
                  ("jobs", "Job", "batch/v1", "jobs"),
                  ("budgets", "PodDisruptionBudget", "policy/v1", "poddisruptionbudgets"),
+                 ("networkpolicies", "NetworkPolicy", "networking.k8s.io/v1", "networkpolicies"),
                  ("pods", "Pod", "v1", "pods")]  # fmt: skip
 for _id, _kind, _api, _plural in CHILD_INDEXES:
     kopf.index(_api, _plural, labels=OWNED, id=_id)(_child_index(_kind))
@@ -127,6 +129,7 @@ async def tfmodel_event(name: str, namespace: str | None, memo: kopf.Memo, **_: 
 @kopf.on.event("apps", "v1", "deployments", labels=OWNED)
 @kopf.on.event("batch", "v1", "jobs", labels=OWNED)
 @kopf.on.event("policy", "v1", "poddisruptionbudgets", labels=OWNED)
+@kopf.on.event("networking.k8s.io", "v1", "networkpolicies", labels=OWNED)
 @kopf.on.event("v1", "pods", labels=OWNED)
 async def child_event(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
     memo.warm.set()
@@ -143,7 +146,7 @@ def snapshot(memo: kopf.Memo, key: Key) -> Watched:
         found = indexes[index].get(key)
         return list(found) if found else []
 
-    kinds = ("configmaps", "services", "deployments", "jobs", "budgets")
+    kinds = ("configmaps", "services", "deployments", "jobs", "budgets", "networkpolicies")
     children = [obj for index in kinds for obj in values(index)]
     return Watched(next(iter(values("tfmodels")), None), children, values("pods"))
 

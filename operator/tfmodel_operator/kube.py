@@ -37,6 +37,7 @@ PATHS = {
     "Deployment": "/apis/apps/v1/namespaces/{namespace}/deployments/{name}",
     "Job": "/apis/batch/v1/namespaces/{namespace}/jobs/{name}",
     "PodDisruptionBudget": "/apis/policy/v1/namespaces/{namespace}/poddisruptionbudgets/{name}",
+    "NetworkPolicy": "/apis/networking.k8s.io/v1/namespaces/{namespace}/networkpolicies/{name}",
 }
 
 
@@ -62,6 +63,7 @@ class Kube:
     def __init__(self, api: client.ApiClient) -> None:
         self.api = api
         core, apps, batch = client.CoreV1Api(api), client.AppsV1Api(api), client.BatchV1Api(api)
+        networking = client.NetworkingV1Api(api)
         self.core, self.batch = core, batch
         self.custom = client.CustomObjectsApi(api)
         # kind -> server-side apply, for every kind of child
@@ -71,6 +73,12 @@ class Kube:
             "Deployment": apps.patch_namespaced_deployment,
             "Job": batch.patch_namespaced_job,
             "PodDisruptionBudget": client.PolicyV1Api(api).patch_namespaced_pod_disruption_budget,
+            "NetworkPolicy": networking.patch_namespaced_network_policy,
+        }
+        # kind -> delete, for the children that are pruned
+        self._delete: dict[str, Callable[..., Any]] = {
+            "Job": batch.delete_namespaced_job,
+            "NetworkPolicy": networking.delete_namespaced_network_policy,
         }
 
     def read(self, kind: str, namespace: str, name: str) -> Manifest | None:
@@ -118,18 +126,20 @@ class Kube:
         assert stored is not None
         return stored
 
-    def delete_job(self, job: Manifest) -> None:
-        """Remove a superseded export Job and its pods (never any model data); the UID
-        precondition makes sure it is the Job that was observed, not one made since."""
-        meta = job["metadata"]
+    def delete(self, child: Manifest) -> None:
+        """Remove a child that is no longer wanted (an export Job and its pods, a NetworkPolicy;
+        never any model data); the UID precondition makes sure it is the object that was
+        observed, not one made since."""
+        meta = child["metadata"]
         options = client.V1DeleteOptions(
             propagation_policy="Background", preconditions=client.V1Preconditions(uid=meta["uid"])
         )
-        delete = self.batch.delete_namespaced_job
         try:
-            _call("delete", delete, meta["name"], meta["namespace"], body=options)
+            _call(
+                "delete", self._delete[child["kind"]], meta["name"], meta["namespace"], body=options
+            )
         except ApiException as err:
-            if err.status not in (404, 409):  # gone, or no longer the Job we saw
+            if err.status not in (404, 409):  # gone, or no longer the object we saw
                 raise
 
     def replace_status(self, namespace: str, name: str, status: Manifest) -> Manifest:

@@ -214,9 +214,9 @@ class Reconciler:
             self.publish(key, body, status.apply_failed(generation, str(err), previous, now))
             self.decided.pop(key, None)
             return "refused"
-        for job in outcome.prune:
-            self.kube.delete_job(job)
-            log.info("Deleted superseded export Job %s/%s", key[0], job["metadata"]["name"])
+        for child in outcome.prune:
+            self.kube.delete(child)
+            log.info("Deleted %s %s/%s", child["kind"], key[0], child["metadata"]["name"])
         report = outcome
         if stored:  # the status describes the children as they are now, not as they were
             report = decide.decide(written_over(observed, stored), now, grace, policy)

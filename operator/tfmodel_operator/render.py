@@ -23,6 +23,7 @@ MODELS_CONFIG = "models.config"
 MONITORING_CONFIG = "monitoring.config"
 BATCHING_CONFIG = "batching.config"
 SERVER_UID = 1000  # the tensorflow/serving image defines no user; KServe uses 1000 as well
+NAMESPACE_NAME = "kubernetes.io/metadata.name"  # the label every namespace carries
 
 _templates = jinja2.Environment(
     loader=jinja2.PackageLoader("tfmodel_operator", "templates"),
@@ -41,11 +42,13 @@ class Desired:
     deployment: Manifest
     jobs: tuple[Manifest, ...] = ()
     disruption_budget: Manifest | None = None
+    network_policy: Manifest | None = None
 
     def in_apply_order(self) -> list[Manifest]:
-        """Config before the pods that read it; the Service before its endpoints exist."""
-        budget = [self.disruption_budget] if self.disruption_budget else []
-        return [self.config_map, self.service, *budget, self.deployment, *self.jobs]
+        """Config before the pods that read it; the Service before its endpoints exist; the
+        NetworkPolicy before the pods it guards."""
+        optional = [m for m in (self.disruption_budget, self.network_policy) if m]
+        return [self.config_map, self.service, *optional, self.deployment, *self.jobs]
 
 
 def desired(tfmodel: TFModel, plan: Plan, exports: tuple[Export, ...] = ()) -> Desired:
@@ -57,6 +60,9 @@ def desired(tfmodel: TFModel, plan: Plan, exports: tuple[Export, ...] = ()) -> D
         jobs=tuple(with_applied_hash(export_job(tfmodel, e)) for e in exports),
         disruption_budget=(
             with_applied_hash(disruption_budget(tfmodel)) if tfmodel.replicas > 1 else None
+        ),
+        network_policy=(
+            with_applied_hash(network_policy(tfmodel)) if tfmodel.network_access else None
         ),
     )
 
@@ -191,6 +197,35 @@ def disruption_budget(tfmodel: TFModel) -> Manifest:
         "kind": "PodDisruptionBudget",
         "metadata": metadata(tfmodel, tfmodel.name, "server"),
         "spec": {"maxUnavailable": 1, "selector": {"matchLabels": server_selector(tfmodel)}},
+    }
+
+
+def network_policy(tfmodel: TFModel) -> Manifest:
+    """TF Serving has no authentication: only the listed namespaces and pods, and the operator
+    (which asks every pod for its status), may reach its gRPC and REST ports."""
+    access = tfmodel.network_access
+    assert access is not None
+    sources: list[Manifest] = [
+        {
+            "namespaceSelector": {"matchLabels": {NAMESPACE_NAME: c.OPERATOR_NAMESPACE}},
+            "podSelector": {"matchLabels": {c.LABEL_NAME: c.OPERATOR_NAME}},
+        }
+    ]
+    if access.from_namespaces:
+        names = {"key": NAMESPACE_NAME, "operator": "In", "values": list(access.from_namespaces)}
+        sources.append({"namespaceSelector": {"matchExpressions": [names]}})
+    if access.from_pods:
+        sources.append({"podSelector": {"matchLabels": dict(access.from_pods)}})
+    ports = [{"protocol": "TCP", "port": p} for p in (c.GRPC_PORT, c.REST_PORT)]
+    return {
+        "apiVersion": "networking.k8s.io/v1",
+        "kind": "NetworkPolicy",
+        "metadata": metadata(tfmodel, tfmodel.name, "server"),
+        "spec": {
+            "podSelector": {"matchLabels": server_selector(tfmodel)},
+            "policyTypes": ["Ingress"],
+            "ingress": [{"from": sources, "ports": ports}],
+        },
     }
 
 

@@ -128,6 +128,14 @@ class Resources:
 
 
 @dataclass(frozen=True)
+class NetworkAccess:
+    """Who may reach TF Serving's ports (it has no authentication), besides the operator."""
+
+    from_namespaces: tuple[str, ...] = ()
+    from_pods: tuple[tuple[str, str], ...] = ()  # a label selector in the TFModel's namespace
+
+
+@dataclass(frozen=True)
 class TFModel:
     name: str
     namespace: str
@@ -149,6 +157,7 @@ class TFModel:
     affinity: Mapping[str, Any] | None = field(default=None, hash=False)
     exports: tuple[Export, ...] = ()
     export_image: str = DEFAULT_EXPORT_IMAGE
+    network_access: "NetworkAccess | None" = None
 
     @property
     def device(self) -> str:
@@ -210,13 +219,31 @@ def parse(body: Mapping[str, Any]) -> TFModel:
         export_image=_string(
             spec.get("exportImage", DEFAULT_EXPORT_IMAGE), "spec.exportImage", IMAGE, 512
         ),
+        network_access=_network_access(spec.get("networkPolicy")),
+    )
+
+
+def _network_access(value: Any) -> NetworkAccess | None:
+    raw = _optional_mapping(value, "spec.networkPolicy")
+    if raw is None:
+        return None
+    _no_unknown(raw, "spec.networkPolicy", {"fromNamespaces", "fromPods"})
+    names = raw.get("fromNamespaces") or []
+    if not isinstance(names, list):
+        raise InvalidSpec("spec.networkPolicy.fromNamespaces", "must be a list of namespace names")
+    return NetworkAccess(
+        from_namespaces=tuple(
+            _string(n, f"spec.networkPolicy.fromNamespaces[{i}]", DNS1123_LABEL, 63)
+            for i, n in enumerate(names)
+        ),
+        from_pods=_string_map(raw.get("fromPods"), "spec.networkPolicy.fromPods"),
     )
 
 
 SPEC_FIELDS = {
     "modelName", "storage", "basePath", "versionPolicy", "versionLabels", "replicas", "image",
     "resources", "gpu", "configPollSeconds", "batching", "nodeSelector", "tolerations",
-    "affinity", "exports", "exportImage",
+    "affinity", "exports", "exportImage", "networkPolicy",
 }  # fmt: skip
 
 

@@ -19,6 +19,7 @@ from test_operator import (
     VERSION,
     condition,
     create,
+    patch_spec,
     serve_ready,
     tfmodel_events,
     wait_for_condition,
@@ -191,3 +192,22 @@ def test_a_tfmodel_outside_the_platform_policy_gets_nothing_and_says_why(
     assert [cm.metadata.name for cm in core.list_namespaced_config_map(namespace).items] == [
         "kube-root-ca.crt"
     ]
+
+
+def test_spec_network_policy_makes_and_removes_a_network_policy(
+    api: client.ApiClient, custom: client.CustomObjectsApi,
+    models_namespace: tuple[str, Path], serve: Any,
+) -> None:  # fmt: skip
+    namespace, _ = models_namespace
+    networking = client.NetworkingV1Api(api)
+    serve_ready(
+        custom, namespace, serve, tfmodel("vgg16", networkPolicy={"fromNamespaces": ["shop"]})
+    )
+    (policy,) = networking.list_namespaced_network_policy(namespace).items
+    assert (policy.metadata.name, policy.metadata.owner_references[0].kind) == ("vgg16", "TFModel")
+    assert [p.port for p in policy.spec.ingress[0].ports] == [8500, 8501]
+    patch_spec(custom, namespace, "vgg16", {"networkPolicy": None})
+    wait_until(
+        lambda: not networking.list_namespaced_network_policy(namespace).items,
+        "the NetworkPolicy removed",
+    )

@@ -222,3 +222,27 @@ def test_a_disruption_budget_only_with_several_replicas() -> None:
         "PodDisruptionBudget",
         "Deployment",
     ]
+
+
+def test_network_policy_admits_the_listed_namespaces_and_pods_and_the_operator_only() -> None:
+    tfm = spec.parse(
+        tfmodel(networkPolicy={"fromNamespaces": ["shop"], "fromPods": {"app": "frontend"}})
+    )
+    desired = render.desired(tfm, desired_plan(tfm))
+    assert render.desired(spec.parse(tfmodel()), desired_plan(tfm)).network_policy is None
+    policy = desired.network_policy
+    assert policy is not None
+    (rule,) = policy["spec"]["ingress"]
+    assert policy["spec"]["podSelector"] == {
+        "matchLabels": {
+            "app.kubernetes.io/instance": "vgg16",
+            "app.kubernetes.io/component": "server",
+        }
+    }
+    assert rule["ports"] == [{"protocol": "TCP", "port": 8500}, {"protocol": "TCP", "port": 8501}]
+    assert rule["from"] == [
+        {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "tfmodel-system"}},
+         "podSelector": {"matchLabels": {"app.kubernetes.io/name": "tfmodel-operator"}}},
+        {"namespaceSelector": {"matchExpressions": [{"key": "kubernetes.io/metadata.name", "operator": "In", "values": ["shop"]}]}},
+        {"podSelector": {"matchLabels": {"app": "frontend"}}},
+    ]  # fmt: skip
