@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # Stops exactly the processes up.sh started (by their recorded PIDs) and removes the state.
 #   usage: down.sh [RUN_DIR]          stop and clean
+#          down.sh --keep [RUN_DIR]   stop, keep the state (etcd data, PKI) for a restart
 #          down.sh --check [RUN_DIR]  exit 0 iff every recorded process is still alive
 set -uo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
-check=false
+check=false keep=false
 if [ "${1:-}" = --check ]; then check=true; shift; fi
+if [ "${1:-}" = --keep ]; then keep=true; shift; fi
 run=${1:-$here/../../.cluster}
 pids_file=$run/pids
 
@@ -32,4 +34,5 @@ if [ -f "$pids_file" ]; then
   tac "$pids_file" | while read -r pid name; do stop "$pid" "$name"; done
 fi
 # Remove only what up.sh creates, never the directory's other contents.
+if $keep; then rm -f "$run/pids"; exit 0; fi
 rm -rf "$run/pids" "$run/pki" "$run/etcd" "$run/logs" "$run/kubeconfig" "$run/kwok-stages.yaml" "$run/pods"

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Starts the local control plane on 127.0.0.1: etcd, kube-apiserver, kube-controller-manager,
 # kube-scheduler and kwok (fake nodes: two CPU, one GPU). Writes RUN_DIR/kubeconfig and
-# RUN_DIR/pids. Idempotent: a healthy running cluster is reused; a stale one is cleared first.
+# RUN_DIR/pids. Idempotent: a healthy running cluster is reused; one whose processes died (some
+# or all) is restarted on its own data and PKI, so nothing in it is lost.
 #   usage: up.sh [RUN_DIR]   (default: <repo>/.cluster)
 #   ports: ETCD_PORT, ETCD_PEER_PORT, API_PORT, KCM_PORT, SCHED_PORT; more apiserver flags
 #   (say, an audit policy): APISERVER_EXTRA_ARGS
@@ -20,7 +21,12 @@ if [ -f "$run/pids" ] && "$here/down.sh" --check "$run" && "${curl_admin[@]}" "h
   echo "up.sh: cluster already running ($kubeconfig)" >&2
   exit 0
 fi
-"$here/down.sh" "$run" >/dev/null 2>&1 || true       # clears a stale state left by a killed run
+"$here/down.sh" --keep "$run" >/dev/null 2>&1 || true  # stops what is left of a killed run
+restart=false
+if [ -f "$pki/ca.crt" ] && [ -d "$run/etcd/member" ] && [ -f "$kubeconfig" ]; then
+  restart=true
+  echo "up.sh: restarting the cluster in $run on its data" >&2
+fi
 taken() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 for port in "$etcd_port" "$peer_port" "$api_port" "$kcm_port" "$sched_port"; do
   for _ in $(seq 1 25); do taken "$port" || break; sleep 0.2; done  # a process just stopped may still hold it
@@ -33,7 +39,8 @@ mkdir -p "$run/pki" "$run/etcd" "$run/logs"
 started=$SECONDS
 
 # --- PKI: one CA; serving cert for the apiserver; admin client cert (system:masters); SA key pair
-(
+$restart || (
+
   cd "$pki"
   openssl genrsa -out ca.key 2048 2>/dev/null
   openssl req -x509 -new -key ca.key -subj "/CN=tfmodel-testcluster-ca" -days 3650 -out ca.crt \
@@ -51,7 +58,7 @@ started=$SECONDS
   openssl genrsa -out sa.key 2048 2>/dev/null && openssl rsa -in sa.key -pubout -out sa.pub 2>/dev/null
 )
 
-cat > "$kubeconfig" <<KCFG
+$restart || cat > "$kubeconfig" <<KCFG
 apiVersion: v1
 kind: Config
 clusters: [{name: tfmodel-local, cluster: {server: "https://127.0.0.1:$api_port", certificate-authority: "$pki/ca.crt"}}]
@@ -116,7 +123,9 @@ wait_for kube-controller-manager curl -fsSk --max-time 2 "https://127.0.0.1:$kcm
 wait_for kube-scheduler curl -fsSk --max-time 2 "https://127.0.0.1:$sched_port/healthz"
 wait_for "the default ServiceAccount" kubectl --kubeconfig="$kubeconfig" get serviceaccount default -n default
 
-kubectl --kubeconfig="$kubeconfig" create -f "$here/nodes.yaml" >/dev/null
+if ! kubectl --kubeconfig="$kubeconfig" get node cpu-node-0 >/dev/null 2>&1; then
+  kubectl --kubeconfig="$kubeconfig" create -f "$here/nodes.yaml" >/dev/null
+fi
 nodes_ready() { # every fake node Ready, and the not-ready taint removed by the node-lifecycle controller
   local out
   out=$(kubectl --kubeconfig="$kubeconfig" get nodes -o \

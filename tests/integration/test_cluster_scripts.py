@@ -1,4 +1,4 @@
-"""up.sh and down.sh: idempotent start, recovery from a killed run, exact stop.
+"""up.sh and down.sh: idempotent start, restart on its own data after a component died, exact stop.
 
 Runs a second, throw-away control plane on other ports so the session's cluster is untouched.
 """
@@ -65,12 +65,19 @@ def check_start_twice_recover_and_stop(run: Path) -> None:
     assert "already running" in again.stderr
     assert recorded(run) == started
 
-    os.kill(started["kube-apiserver"], signal.SIGKILL)  # a crashed run leaves stale state behind
+    kubeconfig = str(run / "kubeconfig")
+    kubectl = ["kubectl", f"--kubeconfig={kubeconfig}"]
+    subprocess.run([*kubectl, "create", "namespace", "survivor"], check=True, capture_output=True)
+    os.kill(started["kube-apiserver"], signal.SIGKILL)  # one component dies
     recovered = script("up.sh", run)
     assert recovered.returncode == 0, recovered.stderr
+    assert "restarting the cluster" in recovered.stderr
     restarted = recorded(run)
     assert set(restarted.values()).isdisjoint(started.values())
     assert not any(map(alive, started.values()))
+    # Restarted on its data and PKI: what was in it is still there, the old kubeconfig works.
+    kept = subprocess.run([*kubectl, "get", "namespace", "survivor"], capture_output=True, text=True, check=False)
+    assert kept.returncode == 0, kept.stderr
 
     stopped = script("down.sh", run)
     assert stopped.returncode == 0, stopped.stderr
