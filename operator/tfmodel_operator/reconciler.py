@@ -243,6 +243,9 @@ class Reconciler:
         if new == previous:
             return
         meta = body["metadata"]
+        log.debug(
+            "Status of TFModel %s/%s: %s changed", *key, ", ".join(status.changes(previous, new))
+        )
         stored = self.kube.replace_status(meta["namespace"], meta["name"], new)
         self.remember(key, project("TFModel", stored))
         for event in status.events(previous, new) if events is None else events:

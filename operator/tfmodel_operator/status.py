@@ -464,6 +464,23 @@ def events(previous: Manifest, current: Manifest) -> list[Event]:
     return result
 
 
+def changes(previous: Manifest, current: Manifest) -> list[str]:
+    """What differs between two statuses: field names, and conditions by type (for logs)."""
+    before = {c["type"]: c for c in previous.get("conditions", [])}
+    after = {c["type"]: c for c in current.get("conditions", [])}
+    fields = [
+        k
+        for k in sorted(set(previous) | set(current))
+        if k != "conditions" and previous.get(k) != current.get(k)
+    ]
+    kinds = [
+        f"conditions[{k}]"
+        for k in sorted(set(before) | set(after))
+        if before.get(k) != after.get(k)
+    ]
+    return fields + kinds
+
+
 def find_condition(status: Manifest, kind: str) -> Manifest | None:
     return next((cond for cond in status.get("conditions") or [] if cond.get("type") == kind), None)
 

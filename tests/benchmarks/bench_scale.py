@@ -364,7 +364,7 @@ class Bench:
 
     def settle(self, offset: int, quiet: float = 8.0, timeout: float = 300) -> float:
         """Wait until every TFModel is Ready and the operator wrote nothing for `quiet` s."""
-        started = time.monotonic()
+        started, started_at = time.monotonic(), time.time()
 
         def settled() -> bool:
             self.bind_pods()
@@ -375,7 +375,7 @@ class Bench:
                 )
                 for t in self.tfmodels()
             )
-            return ready and time.time() - max(self.audit.last_write(offset), 1.0) > quiet
+            return ready and time.time() - max(self.audit.last_write(offset), started_at) > quiet
 
         wait(settled, "every TFModel Ready and the operator quiet", timeout, 1.0)
         return time.monotonic() - started
@@ -451,8 +451,9 @@ class Bench:
         r["rss_mb"]["N"] = rss_mb(operator.process.pid)
 
         r["idle_with_operator"] = self.idle_window(operator)
+        offset = self.audit.mark()
         r["label_move"] = self.label_moves()
-        self.settle(self.audit.mark())
+        self.settle(offset)  # the moved labels' statuses are written before the operator stops
 
         r["sigterm_s_at_N"] = operator.stop()
         r["idle_without_operator"] = self.idle_window(None)

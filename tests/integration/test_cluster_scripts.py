@@ -76,7 +76,9 @@ def check_start_twice_recover_and_stop(run: Path) -> None:
     assert set(restarted.values()).isdisjoint(started.values())
     assert not any(map(alive, started.values()))
     # Restarted on its data and PKI: what was in it is still there, the old kubeconfig works.
-    kept = subprocess.run([*kubectl, "get", "namespace", "survivor"], capture_output=True, text=True, check=False)
+    kept = subprocess.run(
+        [*kubectl, "get", "namespace", "survivor"], capture_output=True, text=True, check=False
+    )
     assert kept.returncode == 0, kept.stderr
 
     stopped = script("down.sh", run)

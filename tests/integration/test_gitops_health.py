@@ -3,8 +3,8 @@ kstatus itself (sigs.k8s.io/cli-utils, as Flux and kpt run it) and Argo CD's hea
 (manifests/argocd/health.lua, run by Lua 5.1 as Argo CD's gopher-lua does).
 
 One TFModel is driven through each case: serving, a label move in progress, a version that
-fails to load, an invalid spec, an export that fails, a rollout past its progress deadline, and
-scaled to zero.
+fails to load, an invalid spec, an export that fails, an export refused, a rollout past its
+progress deadline, and scaled to zero.
 """
 
 import threading
@@ -87,6 +87,17 @@ def test_kstatus_and_argocd_see_each_case_as_a_pipeline_should(
         killer.join()
     patch_spec(custom, namespace, "vgg16", {"exports": None})
     wait_judged(custom, namespace, healthy, "the export removed")
+
+    # An export refused: version 6 was published (kwok completes the Job), then its inputs change.
+    patch_spec(custom, namespace, "vgg16", {"exports": [{"version": 6, "weights": "none"}]})
+    wait_for_condition(
+        custom, namespace, "vgg16", "Exported", "True", "ExportsSucceeded", timeout=60
+    )
+    patch_spec(custom, namespace, "vgg16", {"exports": [{"version": 6, "weights": "imagenet"}]})
+    tfm = wait_judged(custom, namespace, ("Failed", "Degraded"), "a refused export")
+    assert condition(tfm, "Stalled")["reason"] == "ExportRefused"
+    patch_spec(custom, namespace, "vgg16", {"exports": None})
+    wait_judged(custom, namespace, healthy, "the refused export removed")
 
     # A rollout that cannot finish, past its progress deadline (shortened by hand here: the
     # operator leaves progressDeadlineSeconds to its default of 600 s).

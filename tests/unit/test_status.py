@@ -390,3 +390,10 @@ def test_a_label_named_like_a_state_does_not_change_the_reason() -> None:
         named, Decision(desired_plan(named)), seen(deployment(), serving=pods), {}, NOW
     )
     assert cond(computed, "ConfigApplied")["reason"] == "WaitingForReload"  # not Loading
+
+
+def test_changes_name_the_fields_and_conditions_that_differ() -> None:
+    first = compute(seen(deployment()))
+    rolling = compute(seen(deployment(updated=1)), previous=first)
+    assert status.changes(first, rolling) == ["conditions[Progressing]", "conditions[Reconciling]"]
+    assert status.changes(first, first) == []
