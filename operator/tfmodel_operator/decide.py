@@ -41,12 +41,10 @@ def decide(
     try:
         tfmodel = spec.parse(body)
     except spec.InvalidSpec as err:  # the user's to fix: report it, do not retry
-        return published(previous, status.invalid(generation, err, previous, now))
+        return blocked(previous, generation, status.INVALID_SPEC, str(err), now)
     refused = violations(tfmodel, body.get("spec") or {}, policy)
     if refused:  # nothing is created for a TFModel outside the platform policy
-        return published(
-            previous, status.policy_violation(generation, "; ".join(refused), previous, now)
-        )
+        return blocked(previous, generation, status.POLICY_VIOLATION, "; ".join(refused), now)
 
     def mine(kind: str, name: str) -> Manifest | None:
         obj = observed.child(kind, name)
@@ -68,8 +66,7 @@ def decide(
         if (problem := conflict(manifest, obj, tfmodel.uid))
     ]
     if conflicts:  # touch nothing: not ours to change, and nothing half-created
-        new = status.child_conflict(generation, "; ".join(conflicts), previous, now)
-        return published(previous, new)
+        return blocked(previous, generation, status.CHILD_CONFLICT, "; ".join(conflicts), now)
 
     # A Job's template is immutable and a Job that exists is the record of its export: it is
     # created once and never applied again.
@@ -109,10 +106,14 @@ def decide(
     )
 
 
-def published(previous: Manifest, new: Manifest) -> Outcome:
-    """An outcome that only reports: nothing is applied, nothing is in flight."""
-    changed = None if new == previous else new
-    return Outcome(status=changed, events=tuple(status.events(previous, new)))
+def blocked(
+    previous: Manifest, generation: int, reason: str, message: str, now: datetime
+) -> Outcome:
+    """An outcome that only reports why nothing is applied (status.WAITING's reasons)."""
+    new = status.blocked(generation, reason, message, previous, now)
+    return Outcome(
+        status=None if new == previous else new, events=tuple(status.events(previous, new))
+    )
 
 
 def serving_labels(observed: Observed) -> tuple[str, list[str]] | None:

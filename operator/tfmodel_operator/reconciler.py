@@ -207,11 +207,17 @@ class Reconciler:
                 self.remember(key, stored[-1])
                 log.info("Applied %s %s/%s", kind, key[0], name)
         except Taken as taken:
-            self.publish(key, body, status.child_conflict(generation, str(taken), previous, now))
+            self.publish(
+                key,
+                body,
+                status.blocked(generation, status.CHILD_CONFLICT, str(taken), previous, now),
+            )
             self.decided.pop(key, None)
             return "blocked"
         except Refused as err:
-            self.publish(key, body, status.apply_failed(generation, str(err), previous, now))
+            self.publish(
+                key, body, status.blocked(generation, status.APPLY_FAILED, str(err), previous, now)
+            )
             self.decided.pop(key, None)
             return "refused"
         for child in outcome.prune:
@@ -258,7 +264,9 @@ class Reconciler:
             return
         previous = body.get("status") or {}
         generation = int(body["metadata"].get("generation", 0))
-        new = status.internal_error(generation, message, previous, datetime.now(UTC))
+        new = status.blocked(
+            generation, status.INTERNAL_ERROR, message, previous, datetime.now(UTC)
+        )
         try:
             self.publish(key, body, new)
         except Exception:

@@ -19,7 +19,7 @@ from tfmodel_operator.plan import (
     mismatches,
 )
 from tfmodel_operator.render import endpoints
-from tfmodel_operator.spec import InvalidSpec, TFModel, VersionPolicy
+from tfmodel_operator.spec import TFModel, VersionPolicy
 
 Manifest = dict[str, Any]
 
@@ -184,41 +184,23 @@ def export_verdict(exports: ExportDecision) -> Verdict:
     return True, EXPORTS_SUCCEEDED, f"{done} of {done} exports succeeded" if done else "No exports"
 
 
-def invalid(generation: int, error: InvalidSpec, previous: Manifest, now: datetime) -> Manifest:
-    return blocked(generation, INVALID_SPEC, str(error), "Waiting for a valid spec", previous, now)
-
-
-def apply_failed(generation: int, message: str, previous: Manifest, now: datetime) -> Manifest:
-    """The apiserver refused a child: the spec is valid but cannot be realised as written."""
-    waiting = "Waiting for the children to be accepted"
-    return blocked(generation, APPLY_FAILED, message, waiting, previous, now)
-
-
-def child_conflict(generation: int, message: str, previous: Manifest, now: datetime) -> Manifest:
-    """A child's name is taken by an object this TFModel does not control."""
-    waiting = "Waiting for the conflicting objects to be removed or the TFModel renamed"
-    return blocked(generation, CHILD_CONFLICT, message, waiting, previous, now)
-
-
-def policy_violation(generation: int, message: str, previous: Manifest, now: datetime) -> Manifest:
-    """The spec asks for what the platform team's policy does not allow; nothing is created."""
-    waiting = "Waiting for a spec within the platform policy"
-    return blocked(generation, POLICY_VIOLATION, message, waiting, previous, now)
-
-
-def internal_error(generation: int, message: str, previous: Manifest, now: datetime) -> Manifest:
-    """The operator failed on this TFModel in a way it did not foresee; it retries with backoff."""
-    waiting = "Retrying with backoff"
-    return blocked(generation, INTERNAL_ERROR, message, waiting, previous, now)
+# What a blocked TFModel waits for, by reason.
+WAITING = {
+    INVALID_SPEC: "Waiting for a valid spec",
+    APPLY_FAILED: "Waiting for the children to be accepted",  # valid, but refused as written
+    CHILD_CONFLICT: "Waiting for the conflicting objects to be removed or the TFModel renamed",
+    POLICY_VIOLATION: "Waiting for a spec within the platform policy",  # nothing is created
+    INTERNAL_ERROR: "Retrying with backoff",  # the operator failed in a way it did not foresee
+}
 
 
 def blocked(
-    generation: int, reason: str, message: str, waiting: str, previous: Manifest, now: datetime
+    generation: int, reason: str, message: str, previous: Manifest, now: datetime
 ) -> Manifest:
-    """Say why the spec cannot be realised; everything else in the status stays as it was.
-
-    Stalled unless the operator retries by itself (an internal error): then Reconciling.
+    """Say why the spec cannot be realised (`reason`, one of WAITING); everything else in the
+    status stays as it was. Stalled unless the operator retries by itself: then Reconciling.
     """
+    waiting = WAITING[reason]
     stalled = reason in TERMINAL
     verdicts = {
         READY: (False, reason, message),

@@ -59,7 +59,7 @@ def test_argocd_health(case: str, obj: dict[str, Any], health: str) -> None:
 
 def test_invalid_spec_is_degraded() -> None:
     error = spec.InvalidSpec("spec.resources.limits.cpu", "1e400 is out of range")
-    obj = {**BODY, "status": status.invalid(2, error, {}, NOW)}
+    obj = {**BODY, "status": status.blocked(2, "InvalidSpec", str(error), {}, NOW)}
     assert argocd_health(obj) == "Degraded"
 
 

@@ -256,7 +256,7 @@ def test_transition_time_is_kept_while_status_holds() -> None:
 def test_invalid_spec_keeps_the_rest_of_the_status() -> None:
     good = compute(seen(deployment()))
     error = spec.InvalidSpec("spec.gpu.count", "must be at least 1 and at most 16, got 0")
-    bad = status.invalid(5, error, good, NOW)
+    bad = status.blocked(5, "InvalidSpec", str(error), good, NOW)
     assert (bad["readyReplicas"], bad["observedGeneration"], bad["versions"]) == (
         2,
         5,
