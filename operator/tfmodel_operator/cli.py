@@ -95,14 +95,15 @@ def run_operator(
     kopf.configure(verbose=verbose, log_format=kopf.LogFormat[log_format.upper()])
     if not verbose:  # kopf logs every handled event ("Handler ... succeeded"): thousands a second
         logging.getLogger("kopf.objects").setLevel(logging.WARNING)
-    if leader_elect:
-        from tfmodel_operator import election
-        from tfmodel_operator.kube import connect
+    from tfmodel_operator import election
+    from tfmodel_operator.kube import connect
 
+    lease = ("", "")  # (namespace, identity) of the Lease this process holds, if it leads
+    if leader_elect:
         connect()  # the Lease is read and renewed with the same credentials
-        lease = int(os.environ.get("TFMODEL_LEASE_SECONDS", "15"))
+        seconds = int(os.environ.get("TFMODEL_LEASE_SECONDS", "15"))
         namespace = os.environ.get("POD_NAMESPACE", "tfmodel-system")
-        election.wait_for_leadership(namespace, "tfmodel-operator", lease)
+        lease = namespace, election.wait_for_leadership(namespace, c.FIELD_MANAGER, seconds)
     kopf.run(
         standalone=True,
         clusterwide=not namespaces,
@@ -110,6 +111,10 @@ def run_operator(
         liveness_endpoint=liveness,
         memo=kopf.Memo(namespaces=tuple(namespaces or ())),
     )
+    if leader_elect:  # stopped cleanly: hand over now, before the renewing thread runs again
+        election.release(lease[0], c.FIELD_MANAGER, lease[1])
+        logging.shutdown()
+        os._exit(0)
     return 0
 
 

@@ -82,3 +82,20 @@ def test_a_standby_takes_over_when_the_leader_is_killed_and_nothing_is_lost(
         f"failover: the standby reconciled {takeover:.1f} s after the leader was killed (lease {LEASE_SECONDS:.0f} s)"
     )
     assert takeover < 3 * LEASE_SECONDS + 30
+
+    # A leader stopped cleanly (a rolling update) releases the Lease: the next takes it at once.
+    third, third_log = operators.start("third")
+    wait_until(lambda: "Waiting for the lease" in third_log.read_text(), "a new standby to wait")
+    stopped_at = time.monotonic()
+    standby.terminate()
+    assert standby.wait(timeout=20) == 0
+    operators.leader = third
+    wait_until(
+        lambda: "Started tfmodel-operator" in third_log.read_text(),
+        "the new standby to lead",
+        3 * LEASE_SECONDS,
+    )
+    handover = time.monotonic() - stopped_at
+    assert "Released the lease" in standby_log.read_text()
+    print(f"handover after SIGTERM: {handover:.1f} s (lease {LEASE_SECONDS:.0f} s)")
+    assert handover < LEASE_SECONDS  # without the release it waits out the lease
