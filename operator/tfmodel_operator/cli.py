@@ -58,16 +58,16 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     args = parser.parse_args(argv)
     if args.command == "run":
-        if args.policy:  # checked here, so that a broken policy stops the start with one line
+        rules = policy.Policy()
+        if args.policy:  # read here, so that a broken policy stops the start with one line
             try:
-                policy.load(args.policy.read_text())
+                rules = policy.load(args.policy.read_text())
             except (OSError, policy.PolicyError, yaml.YAMLError) as err:
                 print(f"tfmodel run: --policy {args.policy}: {err}", file=sys.stderr)
                 return 2
-            os.environ["TFMODEL_POLICY_FILE"] = str(args.policy)
         return run_operator(
             args.namespace, args.liveness, args.metrics_port, args.log_format, args.verbose,
-            args.leader_elect,
+            args.leader_elect, rules,
         )  # fmt: skip
     if args.command == "export":
         return export_model(args)
@@ -83,6 +83,7 @@ def run_operator(
     log_format: str,
     verbose: bool,
     leader_elect: bool = False,
+    rules: policy.Policy | None = None,
 ) -> int:
     import kopf  # imported here: `tfmodel render` needs no cluster libraries
 
@@ -109,7 +110,7 @@ def run_operator(
         clusterwide=not namespaces,
         namespaces=namespaces or (),
         liveness_endpoint=liveness,
-        memo=kopf.Memo(namespaces=tuple(namespaces or ())),
+        memo=kopf.Memo(namespaces=tuple(namespaces or ()), policy=rules or policy.Policy()),
     )
     if leader_elect:  # stopped cleanly: hand over now, before the renewing thread runs again
         election.release(lease[0], c.FIELD_MANAGER, lease[1])

@@ -17,13 +17,11 @@ import asyncio
 import os
 import time
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 from typing import Any
 
 import kopf
 
 from tfmodel_operator import config as c
-from tfmodel_operator import policy
 from tfmodel_operator.kube import Kube, connect
 from tfmodel_operator.metrics import QUEUE_DEPTH
 from tfmodel_operator.observed import Key, Packed, owner_key, pack
@@ -41,21 +39,16 @@ WATCHED = [("apps", "deployments"), ("batch", "jobs"), ("v1", "services"),
            ("networking.k8s.io", "networkpolicies")]  # fmt: skip
 
 
-def settings_from_environment() -> tuple[Settings, float, int]:
+def settings_from_environment(rules: Policy) -> tuple[Settings, float, int]:
     settings = Settings(
         poll_seconds=float(os.environ.get("TFMODEL_POLL_SECONDS", "2")),
         slow_check_seconds=float(os.environ.get("TFMODEL_SLOW_CHECK_SECONDS", "300")),
         reload_grace_seconds=float(os.environ.get("TFMODEL_RELOAD_GRACE_SECONDS", "120")),
-        policy=read_policy(os.environ.get("TFMODEL_POLICY_FILE", "")),
+        policy=rules,
     )
     resync = float(os.environ.get("TFMODEL_RESYNC_SECONDS", "30"))
     workers = int(os.environ.get("TFMODEL_WORKERS", "8"))
     return settings, resync, workers
-
-
-def read_policy(path: str) -> Policy:
-    """The platform policy from `path` (none: anything the schema admits)."""
-    return policy.load(Path(path).read_text()) if path else Policy()
 
 
 @kopf.on.startup()
@@ -70,7 +63,8 @@ async def start(
     # its own objects, not every ConfigMap or pod in the cluster.
     for group, plural in WATCHED:
         settings.watching.label_selectors[group, plural] = OWNED_SELECTOR
-    reconcile_settings, resync, workers = settings_from_environment()
+    # The platform policy comes from `tfmodel run --policy` (none: anything the schema admits).
+    reconcile_settings, resync, workers = settings_from_environment(memo.get("policy") or Policy())
     memo.indexes = {name: kwargs[name] for name in INDEXES}  # kopf keeps them up to date
     memo.queue = WorkQueue[Key]()
     memo.reconciler = Reconciler(Kube(connect()), reconcile_settings)

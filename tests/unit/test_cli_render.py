@@ -43,3 +43,14 @@ def test_render_refuses_an_invalid_tfmodel_naming_the_field(
     assert capsys.readouterr().err.strip() == (
         "tfmodel render: TFModel vgg16: spec.gpu.count: must be at least 1 and at most 16, got 0"
     )
+
+
+def test_run_refuses_a_broken_policy_in_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "policy.yaml"
+    path.write_text("imagePrefix: [tensorflow/serving]\n")
+    assert cli.main(["run", "--policy", str(path)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith(f"tfmodel run: --policy {path}: unknown rules imagePrefix")
+    assert "\n" not in err
