@@ -42,7 +42,16 @@ def wait_for_leadership(namespace: str, name: str, lease_seconds: int) -> str:
         onstopped_leading=lost,
     )
     election = leaderelection.LeaderElection(config)  # type: ignore[no-untyped-call]
-    threading.Thread(target=election.run, name="leader-election", daemon=True).start()
+
+    def elect() -> None:
+        try:
+            election.run()  # type: ignore[no-untyped-call]
+        except Exception:  # without the election nobody would ever lead: fail loudly instead
+            log.exception("Leader election failed")
+            logging.shutdown()
+            os._exit(1)
+
+    threading.Thread(target=elect, name="leader-election", daemon=True).start()
     log.info("Waiting for the lease %s/%s as %s", namespace, name, identity)
     leading.wait()
     log.info("Leading: holding the lease %s/%s as %s", namespace, name, identity)

@@ -93,16 +93,16 @@ def operators(kubeconfig: Path, tmp_path_factory: pytest.TempPathFactory) -> Ite
     workdir = tmp_path_factory.mktemp("operator")
     as_operator = service_account_kubeconfig(kubeconfig, workdir / "kubeconfig")
     running = Operators(as_operator, workdir, OPERATOR_SETTINGS)
-    process, log = running.start("operator")
+    try:  # whatever happens, every operator started here is stopped
+        process, log = running.start("operator")
 
-    def started() -> bool:
-        if process.poll() is not None:
-            raise pytest.fail(f"the operator exited at start:\n{log.read_text()[-5000:]}")
-        return "Started tfmodel-operator" in log.read_text()
+        def started() -> bool:
+            if process.poll() is not None:
+                raise pytest.fail(f"the operator exited at start:\n{log.read_text()[-5000:]}")
+            return "Started tfmodel-operator" in log.read_text()
 
-    wait_until(started, "the operator to start")
-    running.leader = process
-    try:
+        wait_until(started, "the operator to start")
+        running.leader = process
         yield running
         leader = running.leader
         assert leader.poll() is None, (
