@@ -116,13 +116,15 @@ class Reconciler:
         return asked is None or now - asked.at >= asked.interval
 
     def ask_serving(self, key: Key, observed: Observed) -> tuple[PodServing, ...]:
-        """TF Serving's answers: asked again only when something may have changed."""
-        query = decide.serving_labels(observed)
+        """TF Serving's answers: asked again only when something may have changed.
+
+        Whether to ask is settled before the spec is parsed for the labels to ask about, so a
+        resync of a TFModel at rest costs no parse. A changed spec changes the generation.
+        """
         pods = [p for p in observed.pods_of("server") if is_ready(p)]
-        if query is None or observed.tfmodel is None or not pods:
+        if observed.tfmodel is None or not pods:
             self.asked.pop(key, None)
             return ()
-        model, labels = query
         now = time.monotonic()
         generation = int(observed.tfmodel["metadata"].get("generation", 0))
         who = frozenset((p["metadata"]["name"], p["status"]["podIP"]) for p in pods)
@@ -136,9 +138,13 @@ class Reconciler:
         )
         if last is not None and not due:
             return last.answers
-        started = time.monotonic()
+        query = decide.serving_labels(observed)
+        if query is None:
+            self.asked.pop(key, None)
+            return ()
+        model, labels = query
         answers = tuple(serving.observe(pods, model, labels))
-        metrics.SERVING_SECONDS.observe(time.monotonic() - started)
+        metrics.SERVING_SECONDS.observe(time.monotonic() - now)
         for answer in answers:
             metrics.SERVING_POLLS.labels("answered" if answer.answered else "failed").inc()
         poll = self.settings.poll_seconds
