@@ -27,6 +27,7 @@ class Outcome:
     status: Manifest | None = None  # the new status; None when it has not changed
     events: tuple[Event, ...] = ()
     settled: bool = True  # False while a config change is on its way into TF Serving
+    checks_due: tuple[plan.Move, ...] = ()  # label moves to check before deciding again
     manifests: tuple[Manifest, ...] = field(default=(), repr=False)  # every desired child
 
 
@@ -56,7 +57,7 @@ def decide(
     owned_jobs = observed.of_kind("Job", tfmodel.uid)
     exports = jobs.decide(tfmodel, owned_jobs, observed.pods_of("export"))
     desired = plan.gated(plan.desired_plan(tfmodel), exports.pending, current)
-    decision = plan.next_plan(desired, current, serving)
+    decision = plan.next_plan(desired, current, serving, tfmodel.promotion, observed.checks)
     manifests = tuple(render.desired(tfmodel, decision.plan, exports.apply).in_apply_order())
 
     live = [observed.child(m["kind"], m["metadata"]["name"]) for m in manifests]
@@ -102,6 +103,7 @@ def decide(
         status=None if new == previous else new,
         events=tuple(status.events(previous, new)),
         settled=not serving or (in_effect and not written),
+        checks_due=decision.unchecked,
         manifests=manifests,
     )
 

@@ -24,6 +24,13 @@ SERVING_SECONDS = Histogram(
     "tfmodel_serving_poll_duration_seconds", "Time to ask one pod's TF Serving for its status"
 )
 
+PROMOTION_CHECKS = Counter(
+    "tfmodel_promotion_checks", "Checks of a label move (all ready pods), by result", ["result"]
+)
+PROMOTION_CHECK_SECONDS = Histogram(
+    "tfmodel_promotion_check_duration_seconds", "Time to check one label move on every ready pod"
+)
+
 
 class ReadyReasons(Collector):
     """TFModels by the status and reason of their Ready condition, counted at scrape time."""

@@ -13,7 +13,8 @@ from typing import Any, NamedTuple
 
 from tfmodel_operator import config as c
 from tfmodel_operator.ownership import controlled_by
-from tfmodel_operator.plan import Plan, PodServing
+from tfmodel_operator.plan import Move, Plan, PodServing
+from tfmodel_operator.promotion import Check
 
 Manifest = dict[str, Any]
 Key = tuple[str, str]  # (namespace, TFModel name)
@@ -125,7 +126,7 @@ class Observed:
     children: tuple[Manifest, ...] = ()  # ConfigMaps, Services, Deployments, Jobs with its label
     pods: tuple[Manifest, ...] = ()  # serving and export pods with its label
     serving: tuple[PodServing, ...] = ()  # what TF Serving said on each ready pod
-    served_pods: frozenset[str] = field(default_factory=frozenset)  # pods that were asked
+    checks: dict[Move, Check] = field(default_factory=dict)  # label moves checked so far
 
     def child(self, kind: str, name: str) -> Manifest | None:
         return next(

@@ -3,14 +3,16 @@
 TF Serving refuses to move an existing version label onto a version that is not loaded, and
 a label that points at an unloaded version cannot be served. So a label moves in two phases:
 first the new version is loaded beside the old one with the label left where it is; once the
-new version is AVAILABLE on every ready pod, the label moves and versions the policy no longer
-serves are dropped, in one config. `next_plan` makes that decision from observations only.
+new version is AVAILABLE on every ready pod, and has passed the promotion checks (promotion.py)
+where spec.promotion gates the label, the label moves and versions the policy no longer serves
+are dropped, in one config. `next_plan` makes that decision from observations only.
 """
 
 import json
 from dataclasses import dataclass, field
 
-from tfmodel_operator.spec import TFModel, VersionPolicy
+from tfmodel_operator.promotion import Check
+from tfmodel_operator.spec import Promotion, TFModel, VersionPolicy
 
 AVAILABLE = "AVAILABLE"
 END = "END"
@@ -111,19 +113,34 @@ class Hold:
     pods: int = 0
 
 
+Move = tuple[int | None, int]  # a label's (current version or None for a new label, target)
+
+
 @dataclass(frozen=True)
 class Decision:
     plan: Plan
     holds: tuple[Hold, ...] = field(default=())
     waiting: tuple[str, ...] = field(default=())  # new labels not written yet
+    unchecked: tuple[Move, ...] = field(default=())  # moves that wait for their checks
+    refused: tuple[tuple[str, Check], ...] = field(default=())  # label, the check it failed
 
 
-def next_plan(desired: Plan, current: Plan | None, pods: list[PodServing]) -> Decision:
-    """The config to write now, given what each ready pod reports.
+UNGATED = Promotion(check_signatures=False, smoke_request=False)
+
+
+def next_plan(
+    desired: Plan,
+    current: Plan | None,
+    pods: list[PodServing],
+    promotion: Promotion = UNGATED,
+    checks: dict[Move, Check] | None = None,
+) -> Decision:
+    """The config to write now, given what each ready pod reports and the checks made so far.
 
     With no previous config or no ready pod, the desired config is written as is: a starting
     server loads every version before it serves (labels on versions still loading are allowed
-    only then, by --allow_version_labels_for_unavailable_models).
+    only then, by --allow_version_labels_for_unavailable_models), and no client depends on a
+    label yet.
     """
     if current is None or not pods:
         return Decision(plan=desired)
@@ -135,11 +152,22 @@ def next_plan(desired: Plan, current: Plan | None, pods: list[PodServing]) -> De
     labels: dict[str, int] = {}
     holds: list[Hold] = []
     waiting: list[str] = []
+    unchecked: set[Move] = set()
+    refused: list[tuple[str, Check]] = []
     for label, wanted in desired.labels:
         now = current.label(label)
-        if wanted == now or wanted in everywhere:
+        check = (checks or {}).get((now, wanted))
+        if wanted in everywhere and not promotion.gates(label):
+            check = Check(now, wanted, passed=True)  # not gated: loaded everywhere is enough
+        if wanted == now or (wanted in everywhere and check is not None and check.passed):
             labels[label] = wanted
-        elif now is not None:
+        elif wanted in everywhere and check is not None:
+            refused.append((label, check))
+        elif wanted in everywhere:
+            unchecked.add((now, wanted))
+        if label in labels:
+            continue
+        if now is not None:
             labels[label] = now
             on = sum(wanted in p.available() for p in answered)
             holds.append(Hold(label, now, wanted, available_on=on, pods=len(pods)))
@@ -151,7 +179,13 @@ def next_plan(desired: Plan, current: Plan | None, pods: list[PodServing]) -> De
         policy = VersionPolicy(
             kind="specific", versions=tuple(sorted(set(policy.versions) | set(labels.values())))
         )
-    return Decision(Plan(policy, tuple(sorted(labels.items()))), tuple(holds), tuple(waiting))
+    return Decision(
+        Plan(policy, tuple(sorted(labels.items()))),
+        tuple(holds),
+        tuple(waiting),
+        tuple(sorted(unchecked, key=str)),
+        tuple(refused),
+    )
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,7 @@ from typing import NamedTuple
 
 from kubernetes.client.exceptions import ApiException
 
-from tfmodel_operator import decide, metrics, ownership, serving, status
+from tfmodel_operator import decide, metrics, ownership, serving, spec, status
 from tfmodel_operator.kube import Kube, Refused, Taken
 from tfmodel_operator.observed import (
     Key,
@@ -28,8 +28,9 @@ from tfmodel_operator.observed import (
     resource_version,
     unpack,
 )
-from tfmodel_operator.plan import PodServing
+from tfmodel_operator.plan import Move, PodServing
 from tfmodel_operator.policy import Policy
+from tfmodel_operator.promotion import Check
 
 log = logging.getLogger(__name__)
 
@@ -65,6 +66,16 @@ class Asked:
     slow: float  # when settled: ask again after this long (jittered)
 
 
+@dataclass(frozen=True)
+class Checked:
+    """Promotion checks of one TFModel, good while its spec and its ready pods stay the same
+    (a new pod may answer differently; a new spec may say to check differently)."""
+
+    generation: int
+    pods: frozenset[tuple[str, str]]
+    checks: dict[Move, Check]
+
+
 @dataclass
 class Reconciler:
     kube: Kube
@@ -74,6 +85,7 @@ class Reconciler:
     # Objects as our own writes returned them, until the watch shows them (or a newer copy).
     fresh: dict[Key, dict[tuple[str, str], tuple[float, Manifest]]] = field(default_factory=dict)
     decided: dict[Key, tuple[object, ...]] = field(default_factory=dict)
+    checked: dict[Key, Checked] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     # --- observation -------------------------------------------------------------------------
@@ -156,6 +168,40 @@ class Reconciler:
         self.asked[key] = Asked(now, who, generation, answers, interval, slow)
         return answers
 
+    def checks(self, key: Key, observed: Observed) -> dict[Move, Check]:
+        """The promotion checks made for this TFModel's current spec and pods (none otherwise)."""
+        made = self.checked.get(key)
+        if made is None or (made.generation, made.pods) != serving_identity(observed):
+            return {}
+        return made.checks
+
+    def check_promotions(
+        self, key: Key, observed: Observed, moves: tuple[Move, ...]
+    ) -> dict[Move, Check]:
+        """Run the promotion checks `moves` wait for; remember them with the ones made before."""
+        assert observed.tfmodel is not None
+        tfmodel = spec.parse(observed.tfmodel)  # decide parsed it: it parses
+        made = dict(self.checks(key, observed))
+        for move in moves:
+            started = time.monotonic()
+            check = serving.check_promotion(
+                observed.pods_of("server"), tfmodel.model_name, move, tfmodel.promotion
+            )
+            metrics.PROMOTION_CHECKS.labels("passed" if check.passed else "blocked").inc()
+            metrics.PROMOTION_CHECK_SECONDS.observe(time.monotonic() - started)
+            log.info(
+                "TFModel %s/%s: labels on version %s may %smove to version %s%s",
+                *key,
+                move[0],
+                "" if check.passed else "not ",
+                move[1],
+                f": {check.message}" if check.message else "",
+            )
+            made[move] = check
+        generation, pods = serving_identity(observed)
+        self.checked[key] = Checked(generation, pods, made)
+        return made
+
     # --- one reconcile ------------------------------------------------------------------------
 
     def reconcile(self, key: Key, watched: Watched) -> bool:
@@ -181,14 +227,19 @@ class Reconciler:
         if body is None:
             self.forget(key)
             return "ok"
-        observed = replace(observed, serving=self.ask_serving(key, observed))
+        serving_now = self.ask_serving(key, observed)
+        observed = replace(observed, serving=serving_now, checks=self.checks(key, observed))
         asked = self.asked.get(key)
-        fingerprint = (observed.fingerprint(), asked.at if asked else None)
+        fingerprint = (observed.fingerprint(), asked.at if asked else None, len(observed.checks))
         if self.decided.get(key) == fingerprint and key not in self.unsettled:
             return "skipped"  # nothing it depends on changed since the last reconcile
         now = datetime.now(UTC)
         grace, policy = self.settings.reload_grace_seconds, self.settings.policy
         outcome = decide.decide(observed, now, grace, policy)
+        if outcome.checks_due:  # a label may move once its checks pass: check, decide again
+            checks = self.check_promotions(key, observed, outcome.checks_due)
+            observed = replace(observed, checks=checks)
+            outcome = decide.decide(observed, now, grace, policy)
         previous = body.get("status") or {}
         generation = int(body["metadata"].get("generation", 0))
         # The watch shows only labelled objects: one it does not show may still hold the name.
@@ -283,9 +334,17 @@ class Reconciler:
         self.asked.pop(key, None)
         self.unsettled.discard(key)
         self.decided.pop(key, None)
+        self.checked.pop(key, None)
         metrics.READY.by_key.pop(key, None)
         with self.lock:
             self.fresh.pop(key, None)
+
+
+def serving_identity(observed: Observed) -> tuple[int, frozenset[tuple[str, str]]]:
+    """The spec's generation and the ready serving pods (name, IP): what a check holds for."""
+    generation = int((observed.tfmodel or {}).get("metadata", {}).get("generation", 0))
+    pods = [p for p in observed.pods_of("server") if is_ready(p)]
+    return generation, frozenset((p["metadata"]["name"], p["status"]["podIP"]) for p in pods)
 
 
 def written_over(observed: Observed, stored: list[Manifest]) -> Observed:

@@ -1,4 +1,5 @@
-"""I/O only: ask each ready pod's TF Serving what it serves (REST status API, port 8501).
+"""I/O only: ask each ready pod's TF Serving what it serves (REST status API, port 8501), and
+whether a version may take a label (metadata and a smoke request, judged by promotion.py).
 
 GET /v1/models/<model> lists every version with its state. Where a label points is read from
 GET /v1/models/<model>/labels/<l>/metadata (model_spec.version): the status API ignores the
@@ -10,18 +11,23 @@ but its own TFModel, for at most that deadline.
 
 import json
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
+from typing import Any, TypeVar
 
 import requests
 
 from tfmodel_operator import config as c
+from tfmodel_operator import promotion
 from tfmodel_operator.observed import is_ready
 from tfmodel_operator.plan import PodServing, VersionStatus
+from tfmodel_operator.spec import Promotion
 
 TIMEOUT = (1.0, 1.0)  # (connect, each read) seconds
 DEADLINE = 3.0  # seconds for everything asked of one pod, bodies included
+# A predict may take a while on a big model (the first one more), so promotion checks wait longer.
+CHECK_TIMEOUT = (1.0, 10.0)
+CHECK_DEADLINE = 10.0
 MAX_BODY = 1 << 20
 MAX_PARALLEL = 8
 STATES = ("START", "LOADING", "AVAILABLE", "UNLOADING", "END")
@@ -30,12 +36,66 @@ INT64_MAX = 2**63 - 1
 
 def observe(pods: list[dict[str, Any]], model: str, labels: Iterable[str]) -> list[PodServing]:
     """One PodServing per ready pod (in pod name order)."""
+    names = sorted(set(labels))
+    return on_each_ready(pods, lambda pod: ask(pod, model, names))
+
+
+def check_promotion(
+    pods: list[dict[str, Any]], model: str, move: tuple[int | None, int], gate: Promotion
+) -> promotion.Check:
+    """Check on every ready pod that labels may move from `move`'s source to its target."""
+    source, target = move
+    found = on_each_ready(pods, lambda pod: check_on(pod, model, source, target, gate))
+    by_problem: dict[str, list[str]] = {}
+    for pod, problem in found:
+        if problem:
+            by_problem.setdefault(problem, []).append(pod)
+    message = "; ".join(f"{problem} (on {', '.join(on)})" for problem, on in by_problem.items())
+    return promotion.Check(source, target, passed=not by_problem and bool(found), message=message)
+
+
+def check_on(
+    pod: dict[str, Any], model: str, source: int | None, target: int, gate: Promotion
+) -> tuple[str, str]:
+    """(pod, what is wrong, or "" if version `target` passed the checks there)."""
+    name = pod["metadata"]["name"]
+    base = f"http://{pod['status']['podIP']}:{c.REST_PORT}/v1/models/{model}"
+    deadline = time.monotonic() + CHECK_DEADLINE
+
+    def ask_version(version: int, request: dict[str, Any] | None = None) -> Any:
+        url = f"{base}/versions/{version}" + ("/metadata" if request is None else ":predict")
+        return get(url, deadline, CHECK_TIMEOUT, request)
+
+    try:
+        new = promotion.signatures(ask_version(target))
+        if gate.check_signatures and source is not None:
+            breaks = promotion.contract_breaks(promotion.signatures(ask_version(source)), new)
+            if breaks:
+                return name, f"it breaks the contract of version {source}: {'; '.join(breaks)}"
+        for key, signature in sorted(new.items()) if gate.smoke_request else ():
+            answer = ask_version(target, promotion.smoke_request(key, signature))
+            problems = promotion.answer_problems(signature, answer)
+            if problems:
+                return name, f"smoke request to signature {key}: {'; '.join(problems)}"
+    except requests.Timeout:
+        return name, f"no answer within {CHECK_DEADLINE:.0f}s"
+    except requests.ConnectionError:
+        return name, "cannot connect"
+    except (requests.RequestException, ValueError, KeyError, TypeError, AttributeError) as err:
+        return name, f"{type(err).__name__}: {str(err)[:300]}"
+    return name, ""
+
+
+T = TypeVar("T")
+
+
+def on_each_ready(pods: list[dict[str, Any]], ask_pod: Callable[[dict[str, Any]], T]) -> list[T]:
+    """`ask_pod` of every ready pod, in parallel, in pod name order."""
     ready = sorted((p for p in pods if is_ready(p)), key=lambda p: str(p["metadata"]["name"]))
     if not ready:
         return []
-    names = sorted(set(labels))
     with ThreadPoolExecutor(max_workers=min(MAX_PARALLEL, len(ready))) as pool:
-        return list(pool.map(lambda pod: ask(pod, model, names), ready))
+        return list(pool.map(ask_pod, ready))
 
 
 def ask(pod: dict[str, Any], model: str, labels: list[str]) -> PodServing:
@@ -61,8 +121,16 @@ def ask(pod: dict[str, Any], model: str, labels: list[str]) -> PodServing:
     return PodServing(pod=name, versions=versions, labels=tuple(resolved))
 
 
-def get(url: str, deadline: float, unknown_ok: bool = False) -> dict[str, Any]:
-    with requests.get(url, timeout=TIMEOUT, stream=True) as response:
+def get(
+    url: str,
+    deadline: float,
+    timeout: tuple[float, float] = TIMEOUT,
+    request: dict[str, Any] | None = None,
+    unknown_ok: bool = False,
+) -> dict[str, Any]:
+    """The JSON object TF Serving answers to a GET (or, with a `request`, a POST) of `url`."""
+    method = "GET" if request is None else "POST"
+    with requests.request(method, url, json=request, timeout=timeout, stream=True) as response:
         if unknown_ok and response.status_code in (400, 404):
             return {}
         body = bytearray()
@@ -73,8 +141,8 @@ def get(url: str, deadline: float, unknown_ok: bool = False) -> dict[str, Any]:
             body += chunk
             if len(body) > MAX_BODY:
                 raise ValueError(f"answer larger than {MAX_BODY} bytes")
-            if time.monotonic() > deadline:
-                raise ValueError(f"no complete answer within {DEADLINE:.0f}s")
+            if time.monotonic() > deadline:  # answered in part: as late as no answer at all
+                raise requests.Timeout("the whole answer did not arrive before the deadline")
     if response.status_code != 200:
         raise ValueError(f"HTTP {response.status_code}: {body[:200].decode(errors='replace')}")
     answer = json.loads(body)

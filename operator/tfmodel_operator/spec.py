@@ -136,6 +136,19 @@ class NetworkAccess:
 
 
 @dataclass(frozen=True)
+class Promotion:
+    """Which label moves are checked before they happen, and how (README "Versions and labels")."""
+
+    labels: tuple[str, ...] | None = None  # None: every label
+    check_signatures: bool = True  # the new version keeps every signature the old one serves
+    smoke_request: bool = True  # and answers one predict per signature on every ready pod
+
+    def gates(self, label: str) -> bool:
+        checks = self.check_signatures or self.smoke_request
+        return checks and (self.labels is None or label in self.labels)
+
+
+@dataclass(frozen=True)
 class TFModel:
     name: str
     namespace: str
@@ -158,6 +171,7 @@ class TFModel:
     exports: tuple[Export, ...] = ()
     export_image: str = DEFAULT_EXPORT_IMAGE
     network_access: "NetworkAccess | None" = None
+    promotion: Promotion = Promotion()
 
     @property
     def device(self) -> str:
@@ -220,6 +234,29 @@ def parse(body: Mapping[str, Any]) -> TFModel:
             spec.get("exportImage", DEFAULT_EXPORT_IMAGE), "spec.exportImage", IMAGE, 512
         ),
         network_access=_network_access(spec.get("networkPolicy")),
+        promotion=_promotion(spec.get("promotion")),
+    )
+
+
+def _promotion(value: Any) -> Promotion:
+    raw = _optional_mapping(value, "spec.promotion")
+    if raw is None:
+        return Promotion()
+    _no_unknown(raw, "spec.promotion", {"labels", "checkSignatures", "smokeRequest"})
+    labels = None
+    if "labels" in raw:
+        if not isinstance(raw["labels"], list) or len(raw["labels"]) > 16:
+            raise InvalidSpec("spec.promotion.labels", "must be a list of at most 16 label names")
+        labels = tuple(
+            _string(label, f"spec.promotion.labels[{i}]", LABEL_NAME, 63)
+            for i, label in enumerate(raw["labels"])
+        )
+    return Promotion(
+        labels=labels,
+        check_signatures=_boolean(
+            raw.get("checkSignatures", True), "spec.promotion.checkSignatures"
+        ),
+        smoke_request=_boolean(raw.get("smokeRequest", True), "spec.promotion.smokeRequest"),
     )
 
 
@@ -243,7 +280,7 @@ def _network_access(value: Any) -> NetworkAccess | None:
 SPEC_FIELDS = {
     "modelName", "storage", "basePath", "versionPolicy", "versionLabels", "replicas", "image",
     "resources", "gpu", "configPollSeconds", "batching", "nodeSelector", "tolerations",
-    "affinity", "exports", "exportImage", "networkPolicy",
+    "affinity", "exports", "exportImage", "networkPolicy", "promotion",
 }  # fmt: skip
 
 

@@ -52,6 +52,7 @@ LOADING = "Loading"
 WAITING_FOR_RELOAD = "WaitingForReload"
 LABEL_MOVE_PENDING = "LabelMovePending"
 VERSION_LOAD_FAILED = "VersionLoadFailed"
+PROMOTION_BLOCKED = "PromotionBlocked"
 RELOAD_NOT_SEEN = "ReloadNotSeen"
 IN_TRANSITION = (NO_POD_ANSWERED, LOADING, WAITING_FOR_RELOAD, LABEL_MOVE_PENDING)
 # Exported: have the export Jobs published every version they build?
@@ -61,7 +62,7 @@ EXPORT_FAILED = "ExportFailed"
 EXPORT_REFUSED = "ExportRefused"
 
 # Degraded for these means stuck: retrying will not help until a human changes something.
-TERMINAL = (VERSION_LOAD_FAILED, RELOAD_NOT_SEEN, EXPORT_FAILED, EXPORT_REFUSED,
+TERMINAL = (VERSION_LOAD_FAILED, PROMOTION_BLOCKED, RELOAD_NOT_SEEN, EXPORT_FAILED, EXPORT_REFUSED,
             PROGRESS_DEADLINE_EXCEEDED, REPLICA_FAILURE, INVALID_SPEC, APPLY_FAILED,
             CHILD_CONFLICT, POLICY_VIOLATION)  # fmt: skip
 
@@ -113,7 +114,7 @@ def compute(
     dep_status = deployment.get("status", {})
     config = config_applied(tfmodel, decision, observed, now, reload_grace)
     exported = export_verdict(exports)
-    stuck = (VERSION_LOAD_FAILED, RELOAD_NOT_SEEN, EXPORT_FAILED, EXPORT_REFUSED)
+    stuck = (VERSION_LOAD_FAILED, PROMOTION_BLOCKED, RELOAD_NOT_SEEN, EXPORT_FAILED, EXPORT_REFUSED)
     degraded = degraded_cause(observed) or next(
         ((True, v[1], v[2]) for v in (exported, config) if v[1] in stuck), None
     )
@@ -250,9 +251,28 @@ def config_applied(
                     f"only logs a config it rejects; a stuck kubelet never delivers one): {detail}"
                 ),
             )
+    if decision.refused:
+        return (
+            False,
+            PROMOTION_BLOCKED,
+            "; ".join(
+                f"label {label} stays on version {check.source}: version {check.target} "
+                f"failed its promotion checks: {check.message}"
+                if check.source is not None
+                else f"label {label} is not added: version {check.target} failed its smoke "
+                f"request: {check.message}"
+                for label, check in decision.refused
+            )
+            + " (a new spec, or spec.promotion, lets it proceed)",
+        )
+    unchecked = {target for _, target in decision.unchecked}
     pending = [
-        f"label {h.label} stays on version {h.current} until version {h.wanted} is AVAILABLE "
-        f"on every ready pod ({h.available_on} of {h.pods} so far)"
+        f"label {h.label} stays on version {h.current} until version {h.wanted} "
+        + (
+            "passes its promotion checks"
+            if h.wanted in unchecked
+            else f"is AVAILABLE on every ready pod ({h.available_on} of {h.pods} so far)"
+        )
         for h in decision.holds
     ] + [
         f"label {label} is added once its version is AVAILABLE on every ready pod"
