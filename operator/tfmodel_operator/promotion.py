@@ -142,7 +142,8 @@ def smoke_request(key: str, signature: Signature) -> dict[str, Any]:
     Raises ValueError for an input no request can be built for (say so; do not guess)."""
     inputs = {}
     for alias, tensor in sorted(signature.inputs.items()):
-        dims = [1 if d < 0 else d for d in tensor.shape or (1,)]
+        declared = (1,) if tensor.shape is None else tensor.shape
+        dims = [1 if d < 0 else d for d in declared]
         if math.prod(dims) > MAX_SMOKE_VALUES:
             raise ValueError(f"input {alias} ({tensor}) is too large for a smoke request")
         value = zero(tensor.dtype, alias)

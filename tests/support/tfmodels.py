@@ -90,6 +90,8 @@ INVALID: list[tuple[str, list[Callable[[Body], None]], str]] = [
     ("export-version-duplicated", [_with("spec.exports", [{"version": 2}, {"version": 2}])], "spec.exports"),
     ("export-version-zero", [_with("spec.exports", [{"version": 0}])], "spec.exports"),
     ("export-weights-traversal", [_with("spec.exports", [{"version": 2, "weights": "../../etc/passwd"}])], "spec.exports"),
+    ("promotion-label-with-dash", [_with("spec.promotion", {"labels": ["can-ary"]})], "spec.promotion.labels"),
+    ("promotion-check-not-a-boolean", [_with("spec.promotion", {"checkSignatures": "no"})], "spec.promotion.checkSignatures"),
     ("export-application-injection", [_with("spec.exports", [{"version": 2, "application": "VGG16 --weights=x"}])], "spec.exports"),
 ]  # fmt: skip
 

@@ -56,6 +56,9 @@ def generated(rng: random.Random, i: int) -> dict[str, Any]:
                              "warmup": rng.random() < 0.5} for v in sorted(set(rng.sample(range(1, 60), rng.randint(1, 3))))],
         "exportImage": lambda: "my/exporter:2",
         "basePath": lambda: rng.choice(["/models/x", "/data/models/vgg16"]),
+        "promotion": lambda: {k: v for k, v in {"labels": rng.sample(["l0", "l1", "canary"], rng.randint(0, 3)),
+                              "checkSignatures": rng.random() < 0.5, "smokeRequest": rng.random() < 0.5}.items()
+                              if rng.random() < 0.7},
     }  # fmt: skip
     for field in rng.sample(sorted(optional), rng.randint(0, len(optional))):
         body[field] = optional[field]()

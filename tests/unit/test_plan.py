@@ -5,13 +5,15 @@ import pytest
 from tfmodel_operator.plan import (
     Decision,
     Hold,
+    Move,
     Plan,
     PodServing,
     VersionStatus,
     mismatches,
     next_plan,
 )
-from tfmodel_operator.spec import VersionPolicy
+from tfmodel_operator.promotion import Check
+from tfmodel_operator.spec import Promotion, VersionPolicy
 
 
 def specific(*versions: int, **labels: int) -> Plan:
@@ -109,3 +111,51 @@ def test_mismatches_say_what_is_missing() -> None:
         "version 2 is LOADING", "label stable resolves to 1, not 2",
     ]  # fmt: skip
     assert mismatches(specific(1, stable=1), pod("p1", (1,), stable=1)) == []
+
+
+GATED = Promotion()
+BOTH_LOADED = [pod("p1", (1, 2), stable=1), pod("p2", (1, 2), stable=1)]
+PASSED = {(1, 2): Check(1, 2, passed=True)}
+FAILED = Check(1, 2, passed=False, message="signature serving_default: input image is gone")
+GATE_CASES = [
+    ("loaded everywhere but not checked: held, and the check is asked for",
+     specific(2, stable=2), GATED, {}, BOTH_LOADED,
+     Decision(specific(1, 2, stable=1), holds=(Hold("stable", 1, 2, 2, 2),), unchecked=((1, 2),))),
+    ("checked and passed: the label moves", specific(2, stable=2), GATED, PASSED, BOTH_LOADED,
+     Decision(specific(2, stable=2))),
+    ("checked and failed: held, and refused with the check",
+     specific(2, stable=2), GATED, {(1, 2): FAILED}, BOTH_LOADED,
+     Decision(specific(1, 2, stable=1), holds=(Hold("stable", 1, 2, 2, 2),), refused=(("stable", FAILED),))),
+    ("not loaded everywhere yet: no check is asked for",
+     specific(2, stable=2), GATED, {}, [pod("p1", (1, 2), stable=1), pod("p2", (1,), (2,), stable=1)],
+     Decision(specific(1, 2, stable=1), holds=(Hold("stable", 1, 2, 1, 2),))),
+    ("a label outside spec.promotion.labels moves once loaded",
+     specific(1, 2, stable=1, canary=2), Promotion(labels=("stable",)), {}, [pod("p1", (1, 2), stable=1)],
+     Decision(specific(1, 2, canary=2, stable=1))),
+    ("both checks switched off: nothing is gated",
+     specific(2, stable=2), Promotion(check_signatures=False, smoke_request=False), {}, BOTH_LOADED,
+     Decision(specific(2, stable=2))),
+    ("a new label: checked with no source version",
+     specific(1, 2, stable=1, canary=2), GATED, {}, [pod("p1", (1, 2), stable=1)],
+     Decision(specific(1, 2, stable=1), waiting=("canary",), unchecked=((None, 2),))),
+    ("a check of another move does not count",
+     specific(2, stable=2), GATED, {(None, 2): Check(None, 2, passed=True)}, BOTH_LOADED,
+     Decision(specific(1, 2, stable=1), holds=(Hold("stable", 1, 2, 2, 2),), unchecked=((1, 2),))),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("case", "desired", "gate", "checks", "pods", "expected"),
+    GATE_CASES,
+    ids=[c[0] for c in GATE_CASES],
+)
+def test_promotion_gate(
+    case: str,
+    desired: Plan,
+    gate: Promotion,
+    checks: dict[Move, Check],
+    pods: list[PodServing],
+    expected: Decision,
+) -> None:
+    current = specific(1, 2, stable=1)
+    assert next_plan(desired, current, pods, gate, checks) == expected

@@ -9,6 +9,7 @@ from support.tfmodels import tfmodel
 from tfmodel_operator import spec, status
 from tfmodel_operator.jobs import ExportDecision, ExportState
 from tfmodel_operator.plan import Decision, Hold, PodServing, VersionStatus, desired_plan
+from tfmodel_operator.promotion import Check
 
 NOW = datetime(2026, 11, 25, 12, 0, 0, 123456, tzinfo=UTC)
 MODEL = spec.parse(
@@ -181,6 +182,36 @@ def test_held_label_move_is_reconciling_while_the_model_serves() -> None:
     assert cond(computed, "Reconciling")["status"] == "True"
     assert cond(computed, "ConfigApplied")["message"] == (
         "label stable stays on version 1 until version 3 is AVAILABLE on every ready pod (1 of 2 so far)"
+    )  # fmt: skip
+
+
+def test_a_blocked_promotion_is_stalled_and_says_what_differs() -> None:
+    check = Check(1, 3, passed=False, message="it breaks the contract of version 1: signature "
+                  "serving_default: input image is gone (inputs now: pixels) (on vgg16-a, vgg16-b)")  # fmt: skip
+    held = Hold("stable", current=1, wanted=3, available_on=2, pods=2)
+    blocked = Decision(desired_plan(MODEL), holds=(held,), refused=(("stable", check),))
+    computed = compute(seen(deployment()), blocked)
+    assert {kind: (cond(computed, kind)["status"], cond(computed, kind)["reason"])
+            for kind in ("Ready", "Stalled", "Reconciling", "Degraded", "ConfigApplied")} == {
+        "Ready": ("False", "PromotionBlocked"), "Stalled": ("True", "PromotionBlocked"),
+        "Reconciling": ("False", "PromotionBlocked"), "Degraded": ("True", "PromotionBlocked"),
+        "ConfigApplied": ("False", "PromotionBlocked")}  # fmt: skip
+    assert cond(computed, "ConfigApplied")["message"] == (
+        "label stable stays on version 1: version 3 failed its promotion checks: it breaks the "
+        "contract of version 1: signature serving_default: input image is gone (inputs now: "
+        "pixels) (on vgg16-a, vgg16-b) (a new spec, or spec.promotion, lets it proceed)"
+    )
+    warnings = [e for e in status.events({}, computed) if e.type == "Warning"]
+    assert {e.reason for e in warnings} == {"PromotionBlocked"}
+
+
+def test_a_label_move_waiting_for_its_checks_is_pending() -> None:
+    held = Hold("stable", current=1, wanted=3, available_on=2, pods=2)
+    computed = compute(
+        seen(deployment()), Decision(desired_plan(MODEL), (held,), unchecked=((1, 3),))
+    )
+    assert cond(computed, "ConfigApplied")["message"] == (
+        "label stable stays on version 1 until version 3 passes its promotion checks"
     )  # fmt: skip
 
 
