@@ -187,14 +187,16 @@ class Reconciler:
             check = serving.check_promotion(
                 observed.pods_of("server"), tfmodel.model_name, move, tfmodel.promotion
             )
+            seconds = time.monotonic() - started
             metrics.PROMOTION_CHECKS.labels("passed" if check.passed else "blocked").inc()
-            metrics.PROMOTION_CHECK_SECONDS.observe(time.monotonic() - started)
+            metrics.PROMOTION_CHECK_SECONDS.observe(seconds)
             log.info(
-                "TFModel %s/%s: labels on version %s may %smove to version %s%s",
+                "TFModel %s/%s: labels on version %s may %smove to version %s (checked in %.3f s)%s",
                 *key,
                 move[0],
                 "" if check.passed else "not ",
                 move[1],
+                seconds,
                 f": {check.message}" if check.message else "",
             )
             made[move] = check

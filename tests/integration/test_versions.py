@@ -6,12 +6,11 @@ TensorFlow on each fake pod's loopback IP; everything else is the real control p
 """
 
 import statistics
-import threading
 import time
 from pathlib import Path
 from typing import Any
 
-import requests
+import pytest
 from conftest import RELOAD_GRACE_SECONDS
 from kubernetes import client
 from test_operator import (
@@ -24,6 +23,7 @@ from test_operator import (
     wait_settled,
 )
 
+from support.label_watch import LabelWatch
 from support.polling import wait_until
 from support.tfmodels import tfmodel
 from support.tfserving_standin import make_broken_version
@@ -37,36 +37,6 @@ def vgg16(**spec: Any) -> dict[str, Any]:
 
 def pod_ids(core: client.CoreV1Api, namespace: str) -> set[tuple[str, str]]:
     return {(p.metadata.name, p.metadata.uid) for p in serving_pods(core, namespace, "vgg16")}
-
-
-class LabelWatch(threading.Thread):
-    """Predicts through `label` on every pod, every 50 ms, as a client would. The stand-in's
-    models answer y = x * version, so each answer also says which version served it."""
-
-    def __init__(self, ips: list[str], label: str) -> None:
-        super().__init__(daemon=True)
-        self.ips, self.label = ips, label
-        self.samples: list[tuple[float, str, int, int]] = []  # (time, ip, HTTP status, version)
-        self.done = threading.Event()
-
-    def run(self) -> None:
-        while not self.done.wait(0.05):
-            for ip in self.ips:
-                url = f"http://{ip}:8501/v1/models/vgg16/labels/{self.label}:predict"
-                response = requests.post(url, json={"instances": [[1.0, 1.0]]}, timeout=2)
-                version = round(response.json()["predictions"][0][0]) if response.ok else 0
-                self.samples.append((time.monotonic(), ip, response.status_code, version))
-
-    def latest(self) -> dict[str, int]:
-        return {ip: version for _, ip, _, version in self.samples}
-
-    def first_time_all_resolve(self, version: int, after: float) -> float:
-        first: dict[str, float] = {}
-        for at, ip, _, resolved in self.samples:
-            if at >= after and resolved == version and ip not in first:
-                first[ip] = at
-        assert set(first) == set(self.ips), f"not every pod served {self.label}={version}"
-        return max(first.values())
 
 
 def test_sample_status_lists_what_tf_serving_serves(
@@ -156,15 +126,22 @@ def test_canary_rollout_never_points_a_label_at_an_unloaded_version(
     print(f"\nstable 1->2 while version 2 loaded (4 s): served on all pods {served_at - moved_at:.1f} s after the spec change")  # fmt: skip
 
 
+@pytest.mark.parametrize(
+    "checks", ["checked", "unchecked"], ids=["promotion-checks", "no-promotion-checks"]
+)
 def test_label_move_latency_between_loaded_versions(
     custom: client.CustomObjectsApi,
     core: client.CoreV1Api,
     models_namespace: tuple[str, Path],
     serve: Any,
+    checks: str,
 ) -> None:
-    """Measures (prints, asserts nothing about speed) spec change -> label served on all pods."""
+    """Measures (prints, asserts nothing about speed) spec change -> label served on all pods,
+    with the promotion checks (the default) and without."""
     namespace, _ = models_namespace
-    serve_ready(custom, namespace, serve, vgg16(versionPolicy={"specific": {"versions": [1, 2]}}))
+    promotion = {} if checks == "checked" else {"checkSignatures": False, "smokeRequest": False}
+    body = vgg16(versionPolicy={"specific": {"versions": [1, 2]}}, promotion=promotion)
+    serve_ready(custom, namespace, serve, body)
     ips = [p.status.pod_ip for p in serving_pods(core, namespace, "vgg16")]
     watch = LabelWatch(ips, "stable")
     watch.start()
@@ -176,8 +153,9 @@ def test_label_move_latency_between_loaded_versions(
             lambda t=target: set(watch.latest().values()) == {t}, f"stable={target} everywhere"
         )  # type: ignore[misc]
         timings.append(watch.first_time_all_resolve(target, after=changed_at) - changed_at)
-    watch.done.set()
-    print(f"\nlabel move, spec change -> served on all {len(ips)} pods: median {statistics.median(timings):.2f} s, "
+    watch.stop()
+    assert watch.failures() == []
+    print(f"\nlabel move ({checks}), spec change -> served on all {len(ips)} pods: median {statistics.median(timings):.2f} s, "
           f"min {min(timings):.2f} s, max {max(timings):.2f} s over {len(timings)} moves")  # fmt: skip
 
 
