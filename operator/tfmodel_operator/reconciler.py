@@ -191,7 +191,7 @@ class Reconciler:
             metrics.PROMOTION_CHECKS.labels("passed" if check.passed else "blocked").inc()
             metrics.PROMOTION_CHECK_SECONDS.observe(seconds)
             log.info(
-                "TFModel %s/%s: labels on version %s may %smove to version %s (checked in %.3f s)%s",
+                "TFModel %s/%s: labels on version %s may %smove to version %s (%.3f s)%s",
                 *key,
                 move[0],
                 "" if check.passed else "not ",

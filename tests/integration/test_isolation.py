@@ -84,9 +84,7 @@ def test_poison_tfmodels_beside_a_healthy_one_whose_failed_load_is_still_noticed
             lambda: names_the_pod("nonsense", "outside int64"), "the nonsense reported"
         )
         assert condition(tfm, "ConfigApplied")["reason"] == "NoPodAnswered"
-        wait_until(
-            lambda: names_the_pod("dripping", "no answer within 3s"), "the drip reported"
-        )
+        wait_until(lambda: names_the_pod("dripping", "no answer within 3s"), "the drip reported")
 
         # Meanwhile the healthy TFModel's failed load is noticed within one resync.
         started = time.monotonic()
