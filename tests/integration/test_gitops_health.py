@@ -3,7 +3,7 @@ kstatus itself (sigs.k8s.io/cli-utils, as Flux and kpt run it) and Argo CD's hea
 (manifests/argocd/health.lua, run by Lua 5.1 as Argo CD's gopher-lua does).
 
 One TFModel is driven through each case: serving, a label move in progress, a version that
-fails to load, an invalid spec, an export that fails, an export refused, a rollout past its
+fails to load, a blocked promotion, an invalid spec, an export that fails, an export refused, a rollout past its
 progress deadline, and scaled to zero.
 """
 
@@ -16,6 +16,7 @@ from test_exports import fail_export_pods
 from test_operator import condition, patch_spec, read, serve_ready, wait_for_condition
 from test_versions import vgg16
 
+from support.contract_models import make_contract_model
 from support.gitops import argocd_health, kstatus
 from support.polling import wait_until
 from support.tfserving_standin import make_broken_version
@@ -63,6 +64,18 @@ def test_kstatus_and_argocd_see_each_case_as_a_pipeline_should(
     patch_spec(custom, namespace, "vgg16", {"versionPolicy": {"specific": {"versions": [3]}},
                                             "versionLabels": {"stable": 3, "canary": None}})  # fmt: skip
     wait_judged(custom, namespace, healthy, "the failed version dropped")
+
+    # A promotion onto a version that would break the label's clients: failed until the spec
+    # changes (version 7 has VGG16's signatures, version 3 the test model's x -> y).
+    make_contract_model(models / "vgg16" / "7", 7)
+    patch_spec(custom, namespace, "vgg16", {"versionPolicy": {"specific": {"versions": [3, 7]}},
+                                            "versionLabels": {"stable": 7}})  # fmt: skip
+    tfm = wait_judged(custom, namespace, ("Failed", "Degraded"), "a blocked promotion")
+    assert condition(tfm, "Stalled")["reason"] == "PromotionBlocked"
+    assert tfm["status"]["labels"] == {"stable": 3}
+    patch_spec(custom, namespace, "vgg16", {"versionPolicy": {"specific": {"versions": [3]}},
+                                            "versionLabels": {"stable": 3}})  # fmt: skip
+    wait_judged(custom, namespace, healthy, "the promotion withdrawn")
 
     # An invalid spec the schema cannot judge (a CPU limit beyond what Kubernetes can hold).
     patch_spec(custom, namespace, "vgg16", {"resources": {"limits": {"cpu": "1e400"}}})
