@@ -14,8 +14,9 @@ from typing import Any
 
 import yaml
 
-from tfmodel_operator import config as c
-from tfmodel_operator import decide, policy, spec
+from tfmodel_operator import vocabulary
+from tfmodel_operator.controller import policy, spec
+from tfmodel_operator.controller.decision import decide
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -87,8 +88,8 @@ def run_operator(
 ) -> int:
     import kopf  # imported here: `tfmodel render` needs no cluster libraries
 
-    import tfmodel_operator.handlers  # noqa: F401  (registers the handlers)
-    from tfmodel_operator import metrics
+    import tfmodel_operator.controller.kopf_wiring  # noqa: F401  (registers the handlers)
+    from tfmodel_operator.controller import metrics
 
     if metrics_port:
         metrics.serve(metrics_port)
@@ -96,15 +97,18 @@ def run_operator(
     kopf.configure(verbose=verbose, log_format=kopf.LogFormat[log_format.upper()])
     if not verbose:  # kopf logs every handled event ("Handler ... succeeded"): thousands a second
         logging.getLogger("kopf.objects").setLevel(logging.WARNING)
-    from tfmodel_operator import election
-    from tfmodel_operator.kube import connect
+    from tfmodel_operator.controller import election
+    from tfmodel_operator.controller.kube import connect
 
     lease = ("", "")  # (namespace, identity) of the Lease this process holds, if it leads
     if leader_elect:
         connect()  # the Lease is read and renewed with the same credentials
         seconds = int(os.environ.get("TFMODEL_LEASE_SECONDS", "15"))
         namespace = os.environ.get("POD_NAMESPACE", "tfmodel-system")
-        lease = namespace, election.wait_for_leadership(namespace, c.FIELD_MANAGER, seconds)
+        lease = (
+            namespace,
+            election.wait_for_leadership(namespace, vocabulary.FIELD_MANAGER, seconds),
+        )
     kopf.run(
         standalone=True,
         clusterwide=not namespaces,
@@ -113,7 +117,7 @@ def run_operator(
         memo=kopf.Memo(namespaces=tuple(namespaces or ()), policy=rules or policy.Policy()),
     )
     if leader_elect:  # stopped cleanly: hand over now, before the renewing thread runs again
-        election.release(lease[0], c.FIELD_MANAGER, lease[1])
+        election.release(lease[0], vocabulary.FIELD_MANAGER, lease[1])
         logging.shutdown()
         os._exit(0)
     return 0
@@ -123,7 +127,7 @@ def render_file(path: Path) -> int:
     text = sys.stdin.read() if str(path) == "-" else path.read_text()
     children: list[dict[str, Any]] = []
     for document in yaml.safe_load_all(text):
-        if not document or document.get("kind") != c.KIND:
+        if not document or document.get("kind") != vocabulary.KIND:
             continue
         try:
             spec.parse(document)
@@ -134,7 +138,7 @@ def render_file(path: Path) -> int:
         # What a first reconcile writes: nothing observed, so exported versions wait.
         children.extend(decide.first_outcome(document, datetime.now(UTC)).manifests)
     if not children:
-        print(f"tfmodel render: no {c.KIND} in {path}", file=sys.stderr)
+        print(f"tfmodel render: no {vocabulary.KIND} in {path}", file=sys.stderr)
         return 2
     yaml.safe_dump_all(children, sys.stdout, sort_keys=False)
     return 0
@@ -200,7 +204,7 @@ def export_model(args: argparse.Namespace) -> int:
     # Keep TensorFlow's C++ INFO/WARNING lines out of the log: an export Job's last log lines
     # become its termination message, and so the TFModel's status.
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    from tfmodel_operator import export
+    from tfmodel_operator.model import export
 
     try:
         with _sigterm_as_exit():
@@ -308,7 +312,7 @@ def add_predict_parser(commands: Any) -> None:
 
 def predict_image(args: argparse.Namespace) -> int:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # only --send tensor loads TensorFlow
-    from tfmodel_operator import predict
+    from tfmodel_operator.model import predict
 
     try:
         names = predict.read_labels(args.labels_file) if args.labels_file else None

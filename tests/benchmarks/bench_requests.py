@@ -27,7 +27,7 @@ from typing import Any
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "operator"))
 
-from tfmodel_operator import export, predict
+from tfmodel_operator.model import export, predict
 
 
 def median_seconds(work: Callable[[], Any], runs: int) -> float:

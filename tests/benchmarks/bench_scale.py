@@ -48,7 +48,7 @@ from kubernetes import client, config  # noqa: E402
 
 from support.operator import install, kubectl, service_account_kubeconfig  # noqa: E402
 from support.tfmodels import tfmodel  # noqa: E402
-from tfmodel_operator import decide  # noqa: E402
+from tfmodel_operator.controller.decision import decide  # noqa: E402
 
 RUN = REPO / ".bench-cluster"
 PORTS = {"ETCD_PORT": "33790", "ETCD_PEER_PORT": "33800", "API_PORT": "26443",

@@ -25,7 +25,9 @@ import pytest
 import tensorflow as tf
 from tensorflow.core.protobuf import saved_model_pb2
 
-from tfmodel_operator import cli, export, spec
+from tfmodel_operator import cli
+from tfmodel_operator.controller import spec
+from tfmodel_operator.model import export
 
 OPERATOR_SRC = Path(__file__).resolve().parents[2] / "operator"
 

@@ -22,7 +22,8 @@ from typing import Any
 import pytest
 
 from support.tfserving_standin import StandIn
-from tfmodel_operator import cli, export, predict
+from tfmodel_operator import cli
+from tfmodel_operator.model import export, predict
 
 OPERATOR_SRC = Path(__file__).resolve().parents[2] / "operator"
 

@@ -1,4 +1,4 @@
-"""serving.check_promotion against TF Serving stand-ins serving real SavedModels over HTTP: the
+"""tfserving.check_promotion against TF Serving stand-ins serving real SavedModels over HTTP: the
 metadata it reads and the smoke requests it sends are TF Serving's REST protocol, and what it
 concludes names the signature and tensor, or the pod and its trouble. No cluster is needed:
 the "pods" are the two fields the check reads (name and IP)."""
@@ -10,8 +10,8 @@ import pytest
 
 from support.contract_models import Change, make_contract_model
 from support.tfserving_standin import StandIn
-from tfmodel_operator import serving
-from tfmodel_operator.spec import Promotion
+from tfmodel_operator.controller import tfserving
+from tfmodel_operator.controller.spec import Promotion
 
 # Versions of "vgg16": 1 and 2 keep VGG16's contract; each later one breaks it in one way.
 VERSIONS = {1: Change.NONE, 2: Change.NONE, 3: Change.INPUT_RENAMED,
@@ -32,7 +32,7 @@ def pods(tmp_path_factory: pytest.TempPathFactory) -> Iterator[list[dict[str, An
         'model_platform: "tensorflow" model_version_policy { all {} } } }\n'
     )
     servers = [
-        StandIn(ip, serving.c.REST_PORT, config, {"/models/vgg16": base / "vgg16"}).start()
+        StandIn(ip, tfserving.c.REST_PORT, config, {"/models/vgg16": base / "vgg16"}).start()
         for ip in IPS
     ]
     try:
@@ -53,7 +53,7 @@ def pods(tmp_path_factory: pytest.TempPathFactory) -> Iterator[list[dict[str, An
 
 
 def check(pods: list[dict[str, Any]], source: int | None, target: int, gate: Promotion = GATE) -> Any:  # fmt: skip
-    return serving.check_promotion(pods, "vgg16", (source, target), gate)
+    return tfserving.check_promotion(pods, "vgg16", (source, target), gate)
 
 
 def test_a_version_that_keeps_the_contract_passes(pods: list[dict[str, Any]]) -> None:

@@ -28,7 +28,8 @@ from test_operator import (
 
 from support.polling import wait_until
 from support.tfmodels import tfmodel
-from tfmodel_operator import render, spec
+from tfmodel_operator.controller import spec
+from tfmodel_operator.controller.decision.render import names
 
 RESTRICTED = {
     "runAsNonRoot": True,
@@ -104,7 +105,7 @@ def test_a_tfmodel_never_takes_over_objects_of_its_names_and_its_deletion_spares
 ) -> None:  # fmt: skip
     body = tfmodel("payments", exports=[{"version": 4, "weights": "none"}])
     parsed = spec.parse({**body, "metadata": {"name": "payments", "namespace": namespace}})
-    job_name = render.export_job_name(parsed, parsed.exports[0])
+    job_name = names.export_job_name(parsed, parsed.exports[0])
     objects = foreign_objects(api, namespace, "payments", job_name)
     time.sleep(1)  # let the Deployment and Job controllers write their status first
     before = [snapshot(api, obj) for obj in objects]

@@ -10,8 +10,14 @@ import yaml
 
 from support.gitops import ARGOCD_HEALTH, argocd_health
 from support.tfmodels import tfmodel
-from tfmodel_operator import spec, status
-from tfmodel_operator.plan import Decision, PodServing, VersionStatus, desired_plan
+from tfmodel_operator.controller import spec
+from tfmodel_operator.controller.decision import status
+from tfmodel_operator.controller.decision.plan import (
+    Decision,
+    PodServing,
+    VersionStatus,
+    desired_plan,
+)
 
 NOW = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
 BODY = {**tfmodel(replicas=1), "metadata": {"name": "vgg16", "namespace": "ml", "generation": 2}}

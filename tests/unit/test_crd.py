@@ -6,7 +6,7 @@ from typing import Any
 
 import yaml
 
-from tfmodel_operator import spec
+from tfmodel_operator.controller import spec
 
 CRD = Path(__file__).resolve().parents[2] / "crds" / "tfmodels.serving.tfmodel.io.yaml"
 

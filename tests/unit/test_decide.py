@@ -7,10 +7,10 @@ from typing import Any
 import pytest
 
 from support.tfmodels import tfmodel
-from tfmodel_operator import decide, observed
-from tfmodel_operator.decide import Outcome, is_applied
-from tfmodel_operator.observed import Observed
-from tfmodel_operator.plan import PodServing, VersionStatus
+from tfmodel_operator.controller.decision import decide, observed
+from tfmodel_operator.controller.decision.decide import Outcome, is_applied
+from tfmodel_operator.controller.decision.observed import Observed
+from tfmodel_operator.controller.decision.plan import PodServing, VersionStatus
 
 NOW = datetime(2026, 11, 26, 12, 0, 0, tzinfo=UTC)
 UID = "5f0c-tfmodel"

@@ -7,9 +7,10 @@ from typing import Any
 
 import pytest
 
-from tfmodel_operator import decide, observed, spec
-from tfmodel_operator.observed import Observed
-from tfmodel_operator.plan import PodServing, VersionStatus
+from tfmodel_operator.controller import spec
+from tfmodel_operator.controller.decision import decide, observed
+from tfmodel_operator.controller.decision.observed import Observed
+from tfmodel_operator.controller.decision.plan import PodServing, VersionStatus
 
 NOW = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
 QUANTITIES = ["1", "0", "100m", "2Gi", "1.5", ".5", "1e3", "1e400", "9E", "8Ei", "+3", "1e-9",

@@ -8,8 +8,9 @@ from tensorflow_serving.config import model_server_config_pb2
 
 from support import tfs_protos
 from support.tfmodels import tfmodel
-from tfmodel_operator import render, spec
-from tfmodel_operator.plan import desired_plan
+from tfmodel_operator.controller import spec
+from tfmodel_operator.controller.decision.plan import desired_plan
+from tfmodel_operator.controller.decision.render import config_files
 
 GOLDEN = Path(__file__).resolve().parents[1] / "golden" / "models_config"
 
@@ -25,7 +26,7 @@ CASES = {
 
 def rendered(case: str) -> str:
     parsed = spec.parse(tfmodel(**CASES[case]))
-    return render.models_config(parsed, desired_plan(parsed))
+    return config_files.models_config(parsed, desired_plan(parsed))
 
 
 @pytest.mark.parametrize("case", CASES)
@@ -59,13 +60,13 @@ def test_the_proto_parser_really_rejects_a_bad_config() -> None:
 
 def test_monitoring_and_batching_files_parse_with_their_protos() -> None:
     monitoring = text_format.Parse(
-        render.monitoring_config(), tfs_protos.message("MonitoringConfig")
+        config_files.monitoring_config(), tfs_protos.message("MonitoringConfig")
     )
     assert monitoring.prometheus_config.enable
     assert monitoring.prometheus_config.path == "/monitoring/prometheus/metrics"
     batching = spec.Batching(max_batch_size=32, batch_timeout_micros=2000, num_batch_threads=4)
     params = text_format.Parse(
-        render.batching_config(batching), tfs_protos.message("BatchingParameters")
+        config_files.batching_config(batching), tfs_protos.message("BatchingParameters")
     )
     assert params.max_batch_size.value == 32
     assert params.batch_timeout_micros.value == 2000
@@ -77,6 +78,6 @@ def test_same_spec_renders_byte_identical_output() -> None:
     a = tfmodel(versionLabels={"stable": 1, "canary": 2})
     b = tfmodel(versionLabels={"canary": 2, "stable": 1})
     first, second = spec.parse(a), spec.parse(b)
-    assert render.models_config(first, desired_plan(first)) == render.models_config(
+    assert config_files.models_config(first, desired_plan(first)) == config_files.models_config(
         second, desired_plan(second)
     )

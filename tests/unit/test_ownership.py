@@ -4,7 +4,7 @@ from typing import Any
 
 import pytest
 
-from tfmodel_operator.ownership import conflict
+from tfmodel_operator.controller.decision.ownership import conflict
 
 UID = "1111-aaaa"
 DESIRED = {"kind": "Deployment", "metadata": {"name": "payments", "namespace": "team-a"}}

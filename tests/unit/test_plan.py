@@ -2,7 +2,7 @@
 
 import pytest
 
-from tfmodel_operator.plan import (
+from tfmodel_operator.controller.decision.plan import (
     Decision,
     Hold,
     Move,
@@ -12,8 +12,8 @@ from tfmodel_operator.plan import (
     mismatches,
     next_plan,
 )
-from tfmodel_operator.promotion import Check
-from tfmodel_operator.spec import Promotion, VersionPolicy
+from tfmodel_operator.controller.decision.promotion import Check
+from tfmodel_operator.controller.spec import Promotion, VersionPolicy
 
 
 def specific(*versions: int, **labels: int) -> Plan:

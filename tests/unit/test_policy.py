@@ -5,7 +5,7 @@ from typing import Any
 import pytest
 
 from support.tfmodels import tfmodel
-from tfmodel_operator import policy, spec
+from tfmodel_operator.controller import policy, spec
 
 LOCKED = policy.load("""
 imagePrefixes: ["tensorflow/serving:"]

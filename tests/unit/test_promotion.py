@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from tfmodel_operator.promotion import (
+from tfmodel_operator.controller.decision.promotion import (
     SMOKE_JPEG,
     Signature,
     Tensor,

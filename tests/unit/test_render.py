@@ -5,8 +5,10 @@ from typing import Any
 import pytest
 
 from support.tfmodels import tfmodel
-from tfmodel_operator import render, spec
-from tfmodel_operator.plan import desired_plan
+from tfmodel_operator.controller import spec
+from tfmodel_operator.controller.decision import render
+from tfmodel_operator.controller.decision.plan import desired_plan
+from tfmodel_operator.controller.decision.render import names, server
 
 UID = "0f2a6c1e-1111-2222-3333-444455556666"
 
@@ -190,7 +192,7 @@ def test_server_changes_roll_the_pods(change: dict[str, Any]) -> None:
 
 def test_render_is_deterministic() -> None:
     assert children() == children()
-    assert render.digest({"b": 1, "a": [1, 2]}) == render.digest({"a": [1, 2], "b": 1})
+    assert names.digest({"b": 1, "a": [1, 2]}) == names.digest({"a": [1, 2], "b": 1})
 
 
 def test_applied_hash_changes_with_the_manifest() -> None:
@@ -203,10 +205,10 @@ def test_applied_hash_changes_with_the_manifest() -> None:
 
 
 def test_replicas_spread_across_nodes_unless_the_spec_sets_affinity() -> None:
-    spread = render.pod_spec(spec.parse(tfmodel(replicas=3)))["topologySpreadConstraints"]
+    spread = server.pod_spec(spec.parse(tfmodel(replicas=3)))["topologySpreadConstraints"]
     assert spread == [{"maxSkew": 1, "topologyKey": "kubernetes.io/hostname", "whenUnsatisfiable": "ScheduleAnyway",
                        "labelSelector": {"matchLabels": {"app.kubernetes.io/instance": "vgg16", "app.kubernetes.io/component": "server"}}}]  # fmt: skip
-    own = render.pod_spec(spec.parse(tfmodel(affinity={"podAntiAffinity": {}})))
+    own = server.pod_spec(spec.parse(tfmodel(affinity={"podAntiAffinity": {}})))
     assert "topologySpreadConstraints" not in own
 
 

@@ -7,7 +7,7 @@ import pytest
 import yaml
 
 from support.tfmodels import INVALID, invalid_body, tfmodel
-from tfmodel_operator import spec
+from tfmodel_operator.controller import spec
 
 SAMPLES = Path(__file__).resolve().parents[2] / "manifests" / "samples"
 

@@ -6,10 +6,17 @@ from typing import Any
 import pytest
 
 from support.tfmodels import tfmodel
-from tfmodel_operator import spec, status
-from tfmodel_operator.jobs import ExportDecision, ExportState
-from tfmodel_operator.plan import Decision, Hold, PodServing, VersionStatus, desired_plan
-from tfmodel_operator.promotion import Check
+from tfmodel_operator.controller import spec
+from tfmodel_operator.controller.decision import status
+from tfmodel_operator.controller.decision.export_jobs import ExportDecision, ExportState
+from tfmodel_operator.controller.decision.plan import (
+    Decision,
+    Hold,
+    PodServing,
+    VersionStatus,
+    desired_plan,
+)
+from tfmodel_operator.controller.decision.promotion import Check
 
 NOW = datetime(2026, 11, 25, 12, 0, 0, 123456, tzinfo=UTC)
 MODEL = spec.parse(

@@ -2,7 +2,7 @@
 
 import asyncio
 
-from tfmodel_operator.workqueue import BACKOFF_MAX, WorkQueue
+from tfmodel_operator.controller.workqueue import BACKOFF_MAX, WorkQueue
 
 
 def test_repeated_adds_coalesce_into_one_reconcile() -> None:

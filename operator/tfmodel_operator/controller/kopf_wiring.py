@@ -21,16 +21,16 @@ from typing import Any
 
 import kopf
 
-from tfmodel_operator import config as c
-from tfmodel_operator.kube import Kube, connect
-from tfmodel_operator.metrics import QUEUE_DEPTH
-from tfmodel_operator.observed import Key, Packed, owner_key, pack
-from tfmodel_operator.policy import Policy
-from tfmodel_operator.reconciler import Reconciler, Settings, Watched
-from tfmodel_operator.workqueue import WorkQueue
+from tfmodel_operator import vocabulary
+from tfmodel_operator.controller.decision.observed import Key, Packed, owner_key, pack
+from tfmodel_operator.controller.kube import Kube, connect
+from tfmodel_operator.controller.metrics import QUEUE_DEPTH
+from tfmodel_operator.controller.policy import Policy
+from tfmodel_operator.controller.reconciler import Reconciler, Settings, Watched
+from tfmodel_operator.controller.workqueue import WorkQueue
 
-OWNED = {c.LABEL_MANAGED_BY: c.FIELD_MANAGER}
-OWNED_SELECTOR = f"{c.LABEL_MANAGED_BY}={c.FIELD_MANAGER}"
+OWNED = {vocabulary.LABEL_MANAGED_BY: vocabulary.FIELD_MANAGER}
+OWNED_SELECTOR = f"{vocabulary.LABEL_MANAGED_BY}={vocabulary.FIELD_MANAGER}"
 # Children change in bursts (a rollout's status steps, pods starting): their events wait this
 # long so that a burst becomes one reconcile and one status write. TFModel events do not wait.
 CHILD_EVENT_DELAY = 1.0
@@ -86,9 +86,9 @@ async def stop(memo: kopf.Memo, **_: Any) -> None:
 # --- the caches ------------------------------------------------------------------------------
 
 
-@kopf.index(c.GROUP, c.VERSION, c.PLURAL)
+@kopf.index(vocabulary.GROUP, vocabulary.VERSION, vocabulary.PLURAL)
 def tfmodels(name: str, namespace: str | None, body: kopf.Body, **_: Any) -> dict[Key, Packed]:
-    return {(str(namespace), name): pack(c.KIND, body)}
+    return {(str(namespace), name): pack(vocabulary.KIND, body)}
 
 
 def _child_index(kind: str) -> Any:
@@ -112,7 +112,7 @@ for _id, _kind, _api, _plural in CHILD_INDEXES:
 INDEXES = ["tfmodels", *(entry[0] for entry in CHILD_INDEXES)]
 
 
-@kopf.on.event(c.GROUP, c.VERSION, c.PLURAL)
+@kopf.on.event(vocabulary.GROUP, vocabulary.VERSION, vocabulary.PLURAL)
 async def tfmodel_event(name: str, namespace: str | None, memo: kopf.Memo, **_: Any) -> None:
     memo.warm.set()
     memo.queue.add((str(namespace), name))

@@ -11,11 +11,18 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from tfmodel_operator import jobs, plan, render, spec, status
-from tfmodel_operator.observed import Manifest, Observed, applied_at, recorded_plan
-from tfmodel_operator.ownership import conflict, controlled_by
-from tfmodel_operator.policy import Policy, violations
-from tfmodel_operator.status import Event
+from tfmodel_operator.controller import spec
+from tfmodel_operator.controller.decision import export_jobs, plan, render, status
+from tfmodel_operator.controller.decision.observed import (
+    Manifest,
+    Observed,
+    applied_at,
+    recorded_plan,
+)
+from tfmodel_operator.controller.decision.ownership import conflict, controlled_by
+from tfmodel_operator.controller.decision.render import names
+from tfmodel_operator.controller.decision.status import Event
+from tfmodel_operator.controller.policy import Policy, violations
 
 OPEN = Policy()  # no platform policy: anything the schema admits
 
@@ -51,11 +58,11 @@ def decide(
         obj = observed.child(kind, name)
         return obj if obj is not None and controlled_by(obj, tfmodel.uid) else None
 
-    config_map = mine("ConfigMap", render.config_map_name(tfmodel))
+    config_map = mine("ConfigMap", names.config_map_name(tfmodel))
     current = recorded_plan(config_map)
     serving = list(observed.serving)
     owned_jobs = observed.of_kind("Job", tfmodel.uid)
-    exports = jobs.decide(tfmodel, owned_jobs, observed.pods_of("export"))
+    exports = export_jobs.decide(tfmodel, owned_jobs, observed.pods_of("export"))
     desired = plan.gated(plan.desired_plan(tfmodel), exports.pending, current)
     decision = plan.next_plan(desired, current, serving, tfmodel.promotion, observed.checks)
     manifests = tuple(render.desired(tfmodel, decision.plan, exports.apply).in_apply_order())
@@ -129,7 +136,7 @@ def serving_labels(observed: Observed) -> tuple[str, list[str]] | None:
         tfmodel = spec.parse(observed.tfmodel)
     except spec.InvalidSpec:
         return None
-    config_map = observed.child("ConfigMap", render.config_map_name(tfmodel))
+    config_map = observed.child("ConfigMap", names.config_map_name(tfmodel))
     current = recorded_plan(config_map) if config_map else None
     labels = {label for label, _ in tfmodel.version_labels + (current.labels if current else ())}
     return tfmodel.model_name, sorted(labels)

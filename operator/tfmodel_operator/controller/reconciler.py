@@ -16,9 +16,9 @@ from typing import NamedTuple
 
 from kubernetes.client.exceptions import ApiException
 
-from tfmodel_operator import decide, metrics, ownership, serving, spec, status
-from tfmodel_operator.kube import Kube, Refused, Taken
-from tfmodel_operator.observed import (
+from tfmodel_operator.controller import metrics, spec, tfserving
+from tfmodel_operator.controller.decision import decide, ownership, status
+from tfmodel_operator.controller.decision.observed import (
     Key,
     Manifest,
     Observed,
@@ -28,9 +28,10 @@ from tfmodel_operator.observed import (
     resource_version,
     unpack,
 )
-from tfmodel_operator.plan import Move, PodServing
-from tfmodel_operator.policy import Policy
-from tfmodel_operator.promotion import Check
+from tfmodel_operator.controller.decision.plan import Move, PodServing
+from tfmodel_operator.controller.decision.promotion import Check
+from tfmodel_operator.controller.kube import Kube, Refused, Taken
+from tfmodel_operator.controller.policy import Policy
 
 log = logging.getLogger(__name__)
 
@@ -155,7 +156,7 @@ class Reconciler:
             self.asked.pop(key, None)
             return ()
         model, labels = query
-        answers = tuple(serving.observe(pods, model, labels))
+        answers = tuple(tfserving.observe(pods, model, labels))
         metrics.SERVING_SECONDS.observe(time.monotonic() - now)
         for answer in answers:
             metrics.SERVING_POLLS.labels("answered" if answer.answered else "failed").inc()
@@ -184,7 +185,7 @@ class Reconciler:
         made = dict(self.checks(key, observed))
         for move in moves:
             started = time.monotonic()
-            check = serving.check_promotion(
+            check = tfserving.check_promotion(
                 observed.pods_of("server"), tfmodel.model_name, move, tfmodel.promotion
             )
             seconds = time.monotonic() - started

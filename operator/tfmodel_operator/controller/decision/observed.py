@@ -11,10 +11,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, NamedTuple
 
-from tfmodel_operator import config as c
-from tfmodel_operator.ownership import controlled_by
-from tfmodel_operator.plan import Move, Plan, PodServing
-from tfmodel_operator.promotion import Check
+from tfmodel_operator import vocabulary
+from tfmodel_operator.controller.decision.ownership import controlled_by
+from tfmodel_operator.controller.decision.plan import Move, Plan, PodServing
+from tfmodel_operator.controller.decision.promotion import Check
 
 Manifest = dict[str, Any]
 Key = tuple[str, str]  # (namespace, TFModel name)
@@ -23,7 +23,7 @@ _META = ("name", "namespace", "uid", "resourceVersion", "generation", "labels",
          "ownerReferences", "deletionTimestamp", "creationTimestamp")  # fmt: skip
 # Kept from a child's annotations: what the operator wrote there. Others (kubectl's
 # last-applied-configuration, kopf's) can be large and are never read.
-_ANNOTATIONS = (c.APPLIED_HASH, c.PLAN)
+_ANNOTATIONS = (vocabulary.APPLIED_HASH, vocabulary.PLAN)
 
 
 def slim_meta(meta: Mapping[str, Any]) -> Manifest:
@@ -35,7 +35,7 @@ def slim_meta(meta: Mapping[str, Any]) -> Manifest:
     times = [
         e["time"]
         for e in meta.get("managedFields") or []
-        if e.get("manager") == c.FIELD_MANAGER and e.get("time")
+        if e.get("manager") == vocabulary.FIELD_MANAGER and e.get("time")
     ]
     if times:
         slim["appliedAt"] = max(times)
@@ -50,7 +50,7 @@ def project(kind: str, body: Mapping[str, Any]) -> Manifest:
         "metadata": slim_meta(body.get("metadata") or {}),
     }
     status = body.get("status") or {}
-    if kind == c.KIND:
+    if kind == vocabulary.KIND:
         slim["spec"] = body.get("spec")
         slim["status"] = status
     elif kind == "ConfigMap":
@@ -104,7 +104,7 @@ def _pod_status(status: Mapping[str, Any]) -> Manifest:
 def owner_key(body: Mapping[str, Any]) -> Key | None:
     """The TFModel an object belongs to, by its instance label (children and their pods)."""
     meta = body.get("metadata") or {}
-    instance = (meta.get("labels") or {}).get(c.LABEL_INSTANCE)
+    instance = (meta.get("labels") or {}).get(vocabulary.LABEL_INSTANCE)
     return (str(meta.get("namespace")), str(instance)) if instance else None
 
 
@@ -151,14 +151,14 @@ class Observed:
         return [
             p
             for p in self.pods
-            if p["metadata"].get("labels", {}).get(c.LABEL_COMPONENT) == component
+            if p["metadata"].get("labels", {}).get(vocabulary.LABEL_COMPONENT) == component
         ]
 
 
 def recorded_plan(config_map: Manifest | None) -> Plan | None:
     """The plan last written into models.config, read back from the ConfigMap."""
     annotations = (config_map or {}).get("metadata", {}).get("annotations") or {}
-    return Plan.from_json(annotations.get(c.PLAN, ""))
+    return Plan.from_json(annotations.get(vocabulary.PLAN, ""))
 
 
 def applied_at(obj: Manifest | None) -> datetime | None:

@@ -17,11 +17,11 @@ from typing import Any, TypeVar
 
 import requests
 
-from tfmodel_operator import config as c
-from tfmodel_operator import promotion
-from tfmodel_operator.observed import is_ready
-from tfmodel_operator.plan import PodServing, VersionStatus
-from tfmodel_operator.spec import Promotion
+from tfmodel_operator import vocabulary
+from tfmodel_operator.controller.decision import promotion
+from tfmodel_operator.controller.decision.observed import is_ready
+from tfmodel_operator.controller.decision.plan import PodServing, VersionStatus
+from tfmodel_operator.controller.spec import Promotion
 
 TIMEOUT = (1.0, 1.0)  # (connect, each read) seconds
 DEADLINE = 3.0  # seconds for everything asked of one pod, bodies included
@@ -59,7 +59,7 @@ def check_on(
 ) -> tuple[str, str]:
     """(pod, what is wrong, or "" if version `target` passed the checks there)."""
     name = pod["metadata"]["name"]
-    base = f"http://{pod['status']['podIP']}:{c.REST_PORT}/v1/models/{model}"
+    base = f"http://{pod['status']['podIP']}:{vocabulary.REST_PORT}/v1/models/{model}"
     deadline = time.monotonic() + CHECK_DEADLINE
 
     def ask_version(version: int, request: dict[str, Any] | None = None) -> Any:
@@ -100,7 +100,7 @@ def on_each_ready(pods: list[dict[str, Any]], ask_pod: Callable[[dict[str, Any]]
 
 def ask(pod: dict[str, Any], model: str, labels: list[str]) -> PodServing:
     name = pod["metadata"]["name"]
-    base = f"http://{pod['status']['podIP']}:{c.REST_PORT}/v1/models/{model}"
+    base = f"http://{pod['status']['podIP']}:{vocabulary.REST_PORT}/v1/models/{model}"
     deadline = time.monotonic() + DEADLINE  # for everything asked of this pod
     try:
         answer = get(base, deadline)["model_version_status"]

@@ -95,7 +95,7 @@ def tensor_request(
     exported image_bytes signature, so both requests ask the model the same question.
     """
     try:
-        from tfmodel_operator import export
+        from tfmodel_operator.model import export
     except ImportError as err:  # pragma: no cover - export.py itself imports nothing heavy
         raise PredictError(f"--send tensor needs the exporter module: {err}") from err
     try:

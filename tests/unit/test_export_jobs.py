@@ -3,9 +3,11 @@
 from typing import Any
 
 from support.tfmodels import tfmodel
-from tfmodel_operator import jobs, render, spec
-from tfmodel_operator.plan import Plan, gated
-from tfmodel_operator.spec import VersionPolicy
+from tfmodel_operator.controller import spec
+from tfmodel_operator.controller.decision import export_jobs
+from tfmodel_operator.controller.decision.plan import Plan, gated
+from tfmodel_operator.controller.decision.render import jobs, names, server
+from tfmodel_operator.controller.spec import VersionPolicy
 
 EXPORTS = [
     {"version": 2, "weights": "none"},
@@ -21,7 +23,7 @@ def model(**changes: Any) -> spec.TFModel:
 
 def job(tfm: spec.TFModel, version: int, state: str = "", uid: str = "j") -> dict[str, Any]:
     export = next(e for e in tfm.exports if e.version == version)
-    manifest = render.export_job(tfm, export)
+    manifest = jobs.export_job(tfm, export)
     manifest["metadata"]["uid"] = uid
     conditions = (
         [{"type": state, "status": "True", "message": "BackoffLimitExceeded"}] if state else []
@@ -32,7 +34,7 @@ def job(tfm: spec.TFModel, version: int, state: str = "", uid: str = "j") -> dic
 
 def test_export_job_runs_the_exporter_with_a_writable_volume_and_restricted_security() -> None:
     tfm = model()
-    manifest = render.export_job(tfm, tfm.exports[1])
+    manifest = jobs.export_job(tfm, tfm.exports[1])
     assert manifest["metadata"]["name"].startswith("vgg16-export-v3-")
     assert len(manifest["metadata"]["name"]) == len("vgg16-export-v3-") + 10
     pod = manifest["spec"]["template"]["spec"]
@@ -51,7 +53,7 @@ def test_export_job_runs_the_exporter_with_a_writable_volume_and_restricted_secu
     assert container["securityContext"]["capabilities"] == {"drop": ["ALL"]}
     assert "ttlSecondsAfterFinished" not in manifest["spec"]
     # The serving pods still mount the same volume read-only.
-    server_volumes = render.deployment(tfm)["spec"]["template"]["spec"]["volumes"]
+    server_volumes = server.deployment(tfm)["spec"]["template"]["spec"]["volumes"]
     assert (
         next(v for v in server_volumes if v["name"] == "models")["persistentVolumeClaim"][
             "readOnly"
@@ -62,15 +64,15 @@ def test_export_job_runs_the_exporter_with_a_writable_volume_and_restricted_secu
 
 def test_job_name_changes_with_inputs_and_fits_a_label() -> None:
     tfm, other = model(), model(exportImage="my/exporter:2")
-    assert render.export_job_name(tfm, tfm.exports[0]) != render.export_job_name(
+    assert names.export_job_name(tfm, tfm.exports[0]) != names.export_job_name(
         other, other.exports[0]
     )
     long = spec.parse({**tfmodel("m" * 63, exports=EXPORTS), "metadata": {"name": "m" * 63}})
-    assert len(render.export_job_name(long, long.exports[0])) <= 63
+    assert len(names.export_job_name(long, long.exports[0])) <= 63
 
 
 def test_new_exports_get_jobs_and_their_versions_wait() -> None:
-    decision = jobs.decide(model(), [], [])
+    decision = export_jobs.decide(model(), [], [])
     assert [e.version for e in decision.apply] == [2, 3]
     assert decision.pending == {2, 3}
     assert [(s.version, s.state) for s in decision.states] == [(2, "Pending"), (3, "Pending")]
@@ -82,7 +84,7 @@ def test_finished_jobs_are_applied_again_not_rerun_and_failures_quote_the_pod() 
         "metadata": {"name": "vgg16-export-v3-x", "ownerReferences": [{"uid": "j3"}], "creationTimestamp": "2026-11-25T12:00:00Z"},
         "status": {"phase": "Failed", "containerStatuses": [{"state": {"terminated": {"message": "weights file not found: /models/vgg16/weights/vgg16.weights.h5\n"}}}]},
     }  # fmt: skip
-    decision = jobs.decide(
+    decision = export_jobs.decide(
         tfm,
         [job(tfm, 2, "Complete", "j2"), job(tfm, 3, "Failed", "j3")],
         [failed_pod],
@@ -106,7 +108,7 @@ def test_changed_inputs_for_a_published_version_are_refused() -> None:
             "metadata": {"name": "vgg16", "namespace": "ml"},
         }
     )
-    decision = jobs.decide(after, [published], [])
+    decision = export_jobs.decide(after, [published], [])
     assert decision.apply == ()
     assert decision.prune == ()  # the record of the published version is kept
     assert decision.refused == (
@@ -119,7 +121,7 @@ def test_a_failed_job_with_changed_inputs_is_replaced() -> None:
     before = model()
     failed = job(before, 3, "Failed", "j3")
     after = model(exportImage="my/exporter:2")
-    decision = jobs.decide(after, [failed], [])
+    decision = export_jobs.decide(after, [failed], [])
     assert decision.prune == (failed["metadata"]["name"],)
     assert 3 in {e.version for e in decision.apply}
 
@@ -136,6 +138,6 @@ def test_gating_keeps_unexported_versions_out_of_models_config() -> None:
 def test_a_version_without_a_job_record_gets_its_job_even_if_a_pod_serves_it() -> None:
     """Whether a pod serves a version says nothing about which export made it; the Job (run
     with --exist-ok) recognises its own published version and succeeds without touching it."""
-    decision = jobs.decide(model(), [], [])
+    decision = export_jobs.decide(model(), [], [])
     assert [e.version for e in decision.apply] == [2, 3]
     assert all(s.state == "Pending" for s in decision.states)

@@ -9,8 +9,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, TypedDict
 
-from tfmodel_operator.jobs import FAILED, ExportDecision
-from tfmodel_operator.plan import (
+from tfmodel_operator.controller.decision.export_jobs import FAILED, ExportDecision
+from tfmodel_operator.controller.decision.plan import (
     Decision,
     Plan,
     PodServing,
@@ -18,8 +18,8 @@ from tfmodel_operator.plan import (
     failed_loads,
     mismatches,
 )
-from tfmodel_operator.render import endpoints
-from tfmodel_operator.spec import TFModel, VersionPolicy
+from tfmodel_operator.controller.decision.render.names import endpoints
+from tfmodel_operator.controller.spec import TFModel, VersionPolicy
 
 Manifest = dict[str, Any]
 

@@ -16,16 +16,16 @@ from kubernetes import client
 from kubernetes import config as kubeconfig
 from kubernetes.client.exceptions import ApiException
 
-from tfmodel_operator import config as c
-from tfmodel_operator.metrics import API_REQUESTS
-from tfmodel_operator.observed import Manifest
-from tfmodel_operator.ownership import taken
-from tfmodel_operator.status import Event
+from tfmodel_operator import vocabulary
+from tfmodel_operator.controller.decision.observed import Manifest
+from tfmodel_operator.controller.decision.ownership import taken
+from tfmodel_operator.controller.decision.status import Event
+from tfmodel_operator.controller.metrics import API_REQUESTS
 
 log = logging.getLogger(__name__)
 
 APPLY: dict[str, Any] = {
-    "field_manager": c.FIELD_MANAGER,
+    "field_manager": vocabulary.FIELD_MANAGER,
     "force": True,
     "_content_type": "application/apply-patch+yaml",
 }
@@ -148,7 +148,7 @@ class Kube:
         patch = [{"op": "add", "path": "/status", "value": status}]
         response = _call(
             "patch", self.custom.patch_namespaced_custom_object_status,
-            c.GROUP, c.VERSION, namespace, c.PLURAL, name, patch,
+            vocabulary.GROUP, vocabulary.VERSION, namespace, vocabulary.PLURAL, name, patch,
             _content_type="application/json-patch+json",
         )  # fmt: skip
         assert response is not None
@@ -160,8 +160,8 @@ class Kube:
         body: Any = {
             "metadata": {"generateName": f"{meta['name']}.", "namespace": meta["namespace"]},
             "involvedObject": {
-                "apiVersion": c.API_VERSION,
-                "kind": c.KIND,
+                "apiVersion": vocabulary.API_VERSION,
+                "kind": vocabulary.KIND,
                 "name": meta["name"],
                 "namespace": meta["namespace"],
                 "uid": meta["uid"],
@@ -169,8 +169,8 @@ class Kube:
             "type": event.type,
             "reason": event.reason,
             "message": event.message,
-            "source": {"component": c.FIELD_MANAGER},
-            "reportingComponent": c.FIELD_MANAGER,
+            "source": {"component": vocabulary.FIELD_MANAGER},
+            "reportingComponent": vocabulary.FIELD_MANAGER,
             "reportingInstance": socket.gethostname(),
             "firstTimestamp": now,
             "lastTimestamp": now,

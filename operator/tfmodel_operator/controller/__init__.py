@@ -1,0 +1,1 @@
+"""The operator: spec -> decide -> apply -> observe -> status, for every TFModel."""

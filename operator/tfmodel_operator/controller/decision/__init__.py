@@ -1,0 +1,1 @@
+"""Pure: what is observed of one TFModel -> what to write (children, prunes, status)."""

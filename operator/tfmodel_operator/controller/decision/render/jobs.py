@@ -1,0 +1,82 @@
+"""Pure: the Job that exports one SavedModel version onto the model volume."""
+
+from typing import Any
+
+from tfmodel_operator.controller.decision.render.names import (
+    EXPORT_VERSION,
+    export_job_name,
+    labels,
+    metadata,
+)
+from tfmodel_operator.controller.decision.render.security import container_security, pod_security
+from tfmodel_operator.controller.decision.render.server import (
+    models_mount,
+    models_volume,
+    toleration,
+)
+from tfmodel_operator.controller.spec import Export, TFModel
+
+Manifest = dict[str, Any]
+
+
+def export_job(tfmodel: TFModel, export: Export) -> Manifest:
+    meta = metadata(tfmodel, export_job_name(tfmodel, export), "export")
+    meta["labels"][EXPORT_VERSION] = str(export.version)
+    weights = export.weights
+    if weights not in ("imagenet", "none"):
+        weights = f"{tfmodel.base_path}/{weights}"  # a file on the model volume
+    args = [
+        "--application", export.application, "--weights", weights,
+        "--version", str(export.version), "--base-path", tfmodel.base_path,
+        "--model-name", tfmodel.model_name,
+    ]  # fmt: skip
+    if export.warmup:
+        args.append("--warmup")
+    if not export.image_signature:
+        args.append("--no-image-signature")
+    args.append("--exist-ok")  # a retried Job finds its own published version: success
+    pod: Manifest = {
+        "restartPolicy": "Never",
+        "automountServiceAccountToken": False,
+        "securityContext": pod_security(),
+        "containers": [
+            {
+                "name": "export",
+                "image": tfmodel.export_image,
+                "args": args,
+                "env": [
+                    {"name": "HOME", "value": "/tmp"},
+                    {"name": "KERAS_HOME", "value": "/tmp/keras"},
+                ],
+                "resources": {
+                    "requests": {"cpu": "1", "memory": "2Gi"},
+                    "limits": {"memory": "6Gi"},
+                },
+                # The exporter's last words become the pod's termination message, and so the
+                # TFModel's status when an export fails.
+                "terminationMessagePolicy": "FallbackToLogsOnError",
+                "securityContext": container_security(),
+                "volumeMounts": [
+                    models_mount(tfmodel, read_only=False),
+                    {"name": "tmp", "mountPath": "/tmp"},
+                ],
+            }
+        ],
+        "volumes": [models_volume(tfmodel, read_only=False), {"name": "tmp", "emptyDir": {}}],
+    }
+    if tfmodel.node_selector:
+        pod["nodeSelector"] = dict(tfmodel.node_selector)
+    if tfmodel.tolerations:
+        pod["tolerations"] = [toleration(t) for t in tfmodel.tolerations]
+    return {
+        "apiVersion": "batch/v1",
+        "kind": "Job",
+        "metadata": meta,
+        "spec": {
+            # No ttlSecondsAfterFinished: the finished Job is the record that the version was
+            # published; deleting it would make the next reconcile export again.
+            "backoffLimit": 1,
+            "activeDeadlineSeconds": 3600,
+            "template": {"metadata": {"labels": labels(tfmodel, "export")}, "spec": pod},
+        },
+    }
