@@ -26,7 +26,7 @@ import tensorflow as tf
 from tensorflow.core.protobuf import saved_model_pb2
 
 from tfmodel_operator import cli
-from tfmodel_operator.controller import spec
+from tfmodel_operator.controller import api
 from tfmodel_operator.model import export
 
 OPERATOR_SRC = Path(__file__).resolve().parents[2] / "operator"
@@ -343,7 +343,7 @@ def test_sigterm_mid_export_cleans_up(tmp_path: Path) -> None:
 
 
 def test_the_applications_the_crd_and_spec_admit_are_those_keras_can_export() -> None:
-    """spec.APPLICATIONS (and the CRD's enum, checked equal in the unit tests) is exactly the
+    """api.APPLICATIONS (and the CRD's enum, checked equal in the unit tests) is exactly the
     keras.applications models the exporter can build: a constructor with a preprocess_input."""
     buildable = []
     for name in sorted(n for n in dir(keras.applications) if n[:1].isupper()):
@@ -352,4 +352,4 @@ def test_the_applications_the_crd_and_spec_admit_are_those_keras_can_export() ->
         except export.UsageError:
             continue
         buildable.append(name)
-    assert tuple(buildable) == spec.APPLICATIONS
+    assert tuple(buildable) == api.APPLICATIONS

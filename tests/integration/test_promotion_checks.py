@@ -11,7 +11,7 @@ import pytest
 from support.contract_models import Change, make_contract_model
 from support.tfserving_standin import StandIn
 from tfmodel_operator.controller import tfserving
-from tfmodel_operator.controller.spec import Promotion
+from tfmodel_operator.controller.api import Promotion
 
 # Versions of "vgg16": 1 and 2 keep VGG16's contract; each later one breaks it in one way.
 VERSIONS = {1: Change.NONE, 2: Change.NONE, 3: Change.INPUT_RENAMED,

@@ -6,7 +6,7 @@ from typing import Any
 
 import yaml
 
-from tfmodel_operator.controller import spec
+from tfmodel_operator.controller import api
 
 CRD = Path(__file__).resolve().parents[2] / "crds" / "tfmodels.serving.tfmodel.io.yaml"
 
@@ -52,4 +52,4 @@ def test_top_level_tolerations_do_not_reuse_the_gpu_text() -> None:
 
 def test_the_applications_the_crd_admits_are_those_the_operator_accepts() -> None:
     exports = schema()["properties"]["spec"]["properties"]["exports"]["items"]
-    assert tuple(exports["properties"]["application"]["enum"]) == spec.APPLICATIONS
+    assert tuple(exports["properties"]["application"]["enum"]) == api.APPLICATIONS

@@ -3,11 +3,11 @@
 from typing import Any
 
 from support.tfmodels import tfmodel
-from tfmodel_operator.controller import spec
+from tfmodel_operator.controller import api, spec
+from tfmodel_operator.controller.api import VersionPolicy
 from tfmodel_operator.controller.decision import export_jobs
 from tfmodel_operator.controller.decision.plan import Plan, gated
 from tfmodel_operator.controller.decision.render import jobs, names, server
-from tfmodel_operator.controller.spec import VersionPolicy
 
 EXPORTS = [
     {"version": 2, "weights": "none"},
@@ -15,13 +15,13 @@ EXPORTS = [
 ]
 
 
-def model(**changes: Any) -> spec.TFModel:
+def model(**changes: Any) -> api.TFModel:
     body = tfmodel(exports=EXPORTS, **changes)
     body["metadata"].update(namespace="ml", uid="u-1")
     return spec.parse(body)
 
 
-def job(tfm: spec.TFModel, version: int, state: str = "", uid: str = "j") -> dict[str, Any]:
+def job(tfm: api.TFModel, version: int, state: str = "", uid: str = "j") -> dict[str, Any]:
     export = next(e for e in tfm.exports if e.version == version)
     manifest = jobs.export_job(tfm, export)
     manifest["metadata"]["uid"] = uid

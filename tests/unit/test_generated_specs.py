@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from tfmodel_operator.controller import spec
+from tfmodel_operator.controller import api
 from tfmodel_operator.controller.decision import decide, observed
 from tfmodel_operator.controller.decision.observed import Observed
 from tfmodel_operator.controller.decision.plan import PodServing, VersionStatus
@@ -53,7 +53,7 @@ def generated(rng: random.Random, i: int) -> dict[str, Any]:
         "tolerations": lambda: [{"key": "k", "operator": rng.choice(["Equal", "Exists"]), "value": "v",
                                  "effect": rng.choice(["NoSchedule", "NoExecute"]), "tolerationSeconds": rng.randint(0, 2**40)}],
         "affinity": lambda: rng.choice([{}, {"nodeAffinity": {"whatever": [1, {"x": None}]}}, {"podAntiAffinity": "text"}]),
-        "exports": lambda: [{"version": v, "application": rng.choice(spec.APPLICATIONS), "weights": rng.choice(["imagenet", "none", "w/x.h5"]),
+        "exports": lambda: [{"version": v, "application": rng.choice(api.APPLICATIONS), "weights": rng.choice(["imagenet", "none", "w/x.h5"]),
                              "warmup": rng.random() < 0.5} for v in sorted(set(rng.sample(range(1, 60), rng.randint(1, 3))))],
         "exportImage": lambda: "my/exporter:2",
         "basePath": lambda: rng.choice(["/models/x", "/data/models/vgg16"]),

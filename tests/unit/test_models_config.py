@@ -8,7 +8,7 @@ from tensorflow_serving.config import model_server_config_pb2
 
 from support import tfs_protos
 from support.tfmodels import tfmodel
-from tfmodel_operator.controller import spec
+from tfmodel_operator.controller import api, spec
 from tfmodel_operator.controller.decision.plan import desired_plan
 from tfmodel_operator.controller.decision.render import config_files
 
@@ -64,7 +64,7 @@ def test_monitoring_and_batching_files_parse_with_their_protos() -> None:
     )
     assert monitoring.prometheus_config.enable
     assert monitoring.prometheus_config.path == "/monitoring/prometheus/metrics"
-    batching = spec.Batching(max_batch_size=32, batch_timeout_micros=2000, num_batch_threads=4)
+    batching = api.Batching(max_batch_size=32, batch_timeout_micros=2000, num_batch_threads=4)
     params = text_format.Parse(
         config_files.batching_config(batching), tfs_protos.message("BatchingParameters")
     )

@@ -2,6 +2,7 @@
 
 import pytest
 
+from tfmodel_operator.controller.api import Promotion, VersionPolicy
 from tfmodel_operator.controller.decision.plan import (
     Decision,
     Hold,
@@ -13,7 +14,6 @@ from tfmodel_operator.controller.decision.plan import (
     next_plan,
 )
 from tfmodel_operator.controller.decision.promotion import Check
-from tfmodel_operator.controller.spec import Promotion, VersionPolicy
 
 
 def specific(*versions: int, **labels: int) -> Plan:

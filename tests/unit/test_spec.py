@@ -7,7 +7,7 @@ import pytest
 import yaml
 
 from support.tfmodels import INVALID, invalid_body, tfmodel
-from tfmodel_operator.controller import spec
+from tfmodel_operator.controller import api, spec
 
 SAMPLES = Path(__file__).resolve().parents[2] / "manifests" / "samples"
 
@@ -29,7 +29,7 @@ def test_defaults() -> None:
     parsed = spec.parse(body)
     assert parsed.model_name == "vgg16"
     assert parsed.base_path == "/models/vgg16"
-    assert parsed.version_policy == spec.VersionPolicy(kind="latest", num_versions=1)
+    assert parsed.version_policy == api.VersionPolicy(kind="latest", num_versions=1)
     assert parsed.version_labels == ()
     assert parsed.replicas == 1
     assert parsed.image == "tensorflow/serving:2.20.0"
@@ -41,13 +41,11 @@ def test_defaults() -> None:
 def test_gpu_defaults_switch_image_and_tolerate_the_gpu_taint() -> None:
     parsed = spec.parse(tfmodel(gpu={}))
     assert parsed.image == "tensorflow/serving:2.20.0-gpu"
-    assert parsed.gpu == spec.Gpu(
+    assert parsed.gpu == api.Gpu(
         count=1,
         resource_name="nvidia.com/gpu",
         node_selector=(),
-        tolerations=(
-            spec.Toleration(key="nvidia.com/gpu", operator="Exists", effect="NoSchedule"),
-        ),
+        tolerations=(api.Toleration(key="nvidia.com/gpu", operator="Exists", effect="NoSchedule"),),
         runtime_class_name="",
         memory_fraction=None,
     )

@@ -20,7 +20,7 @@ from typing import Any
 
 import yaml
 
-from tfmodel_operator.controller.spec import TFModel
+from tfmodel_operator.controller.api import TFModel
 
 RULES = {"imagePrefixes", "exportImagePrefixes", "nfsServers", "runtimeClassNames",
          "allowTolerations", "allowNodeSelectors"}  # fmt: skip

@@ -18,10 +18,10 @@ from typing import Any, TypeVar
 import requests
 
 from tfmodel_operator import vocabulary
+from tfmodel_operator.controller.api import Promotion
 from tfmodel_operator.controller.decision import promotion
 from tfmodel_operator.controller.decision.observed import is_ready
 from tfmodel_operator.controller.decision.plan import PodServing, VersionStatus
-from tfmodel_operator.controller.spec import Promotion
 
 TIMEOUT = (1.0, 1.0)  # (connect, each read) seconds
 DEADLINE = 3.0  # seconds for everything asked of one pod, bodies included

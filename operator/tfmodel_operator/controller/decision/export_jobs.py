@@ -9,8 +9,8 @@ because TF Serving may be serving it and a version must never change under a lab
 from dataclasses import dataclass, field
 from typing import Any
 
+from tfmodel_operator.controller.api import Export, TFModel
 from tfmodel_operator.controller.decision.render.names import EXPORT_VERSION, export_job_name
-from tfmodel_operator.controller.spec import Export, TFModel
 
 Manifest = dict[str, Any]
 

@@ -11,8 +11,8 @@ are dropped, in one config. `next_plan` makes that decision from observations on
 import json
 from dataclasses import dataclass, field
 
+from tfmodel_operator.controller.api import Promotion, TFModel, VersionPolicy
 from tfmodel_operator.controller.decision.promotion import Check
-from tfmodel_operator.controller.spec import Promotion, TFModel, VersionPolicy
 
 AVAILABLE = "AVAILABLE"
 END = "END"

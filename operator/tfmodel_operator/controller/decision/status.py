@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, TypedDict
 
+from tfmodel_operator.controller.api import TFModel, VersionPolicy
 from tfmodel_operator.controller.decision.export_jobs import FAILED, ExportDecision
 from tfmodel_operator.controller.decision.plan import (
     Decision,
@@ -19,7 +20,6 @@ from tfmodel_operator.controller.decision.plan import (
     mismatches,
 )
 from tfmodel_operator.controller.decision.render.names import endpoints
-from tfmodel_operator.controller.spec import TFModel, VersionPolicy
 
 Manifest = dict[str, Any]
 

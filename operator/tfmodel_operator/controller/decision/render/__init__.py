@@ -7,6 +7,7 @@ children in `server`, export Jobs in `export_job`, their names and labels in `na
 from dataclasses import dataclass
 from typing import Any
 
+from tfmodel_operator.controller.api import Export, TFModel
 from tfmodel_operator.controller.decision.plan import Plan
 from tfmodel_operator.controller.decision.render.jobs import export_job
 from tfmodel_operator.controller.decision.render.names import with_applied_hash
@@ -17,7 +18,6 @@ from tfmodel_operator.controller.decision.render.server import (
     network_policy,
     service,
 )
-from tfmodel_operator.controller.spec import Export, TFModel
 
 Manifest = dict[str, Any]
 

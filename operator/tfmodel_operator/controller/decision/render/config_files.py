@@ -4,8 +4,8 @@ monitoring.config, batching.config)."""
 import jinja2
 
 from tfmodel_operator import vocabulary
+from tfmodel_operator.controller.api import Batching, TFModel, VersionPolicy
 from tfmodel_operator.controller.decision.plan import Plan
-from tfmodel_operator.controller.spec import Batching, TFModel, VersionPolicy
 
 MODELS_CONFIG = "models.config"
 MONITORING_CONFIG = "monitoring.config"

@@ -2,6 +2,7 @@
 
 from typing import Any
 
+from tfmodel_operator.controller.api import Export, TFModel
 from tfmodel_operator.controller.decision.render.names import (
     EXPORT_VERSION,
     export_job_name,
@@ -14,7 +15,6 @@ from tfmodel_operator.controller.decision.render.server import (
     models_volume,
     toleration,
 )
-from tfmodel_operator.controller.spec import Export, TFModel
 
 Manifest = dict[str, Any]
 

@@ -5,7 +5,7 @@ import json
 from typing import Any
 
 from tfmodel_operator import vocabulary
-from tfmodel_operator.controller.spec import Export, TFModel
+from tfmodel_operator.controller.api import Export, TFModel
 
 Manifest = dict[str, Any]
 

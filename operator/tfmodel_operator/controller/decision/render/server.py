@@ -9,6 +9,7 @@ import math
 from typing import Any
 
 from tfmodel_operator import vocabulary
+from tfmodel_operator.controller.api import TFModel, Toleration
 from tfmodel_operator.controller.decision.plan import Plan
 from tfmodel_operator.controller.decision.render.config_files import (
     BATCHING_CONFIG,
@@ -25,7 +26,7 @@ from tfmodel_operator.controller.decision.render.names import (
     server_selector,
 )
 from tfmodel_operator.controller.decision.render.security import container_security, pod_security
-from tfmodel_operator.controller.spec import TFModel, Toleration, quantity
+from tfmodel_operator.controller.fields import quantity
 
 Manifest = dict[str, Any]
 
