@@ -11,7 +11,7 @@ import yaml
 from support.gitops import ARGOCD_HEALTH, argocd_health
 from support.tfmodels import tfmodel
 from tfmodel_operator.controller import spec
-from tfmodel_operator.controller.decision import status
+from tfmodel_operator.controller.decision import conditions, status
 from tfmodel_operator.controller.decision.plan import (
     Decision,
     PodServing,
@@ -65,7 +65,7 @@ def test_argocd_health(case: str, obj: dict[str, Any], health: str) -> None:
 
 def test_invalid_spec_is_degraded() -> None:
     error = spec.InvalidSpec("spec.resources.limits.cpu", "1e400 is out of range")
-    obj = {**BODY, "status": status.blocked(2, "InvalidSpec", str(error), {}, NOW)}
+    obj = {**BODY, "status": conditions.blocked(2, "InvalidSpec", str(error), {}, NOW)}
     assert argocd_health(obj) == "Degraded"
 
 

@@ -7,7 +7,7 @@ import pytest
 
 from support.tfmodels import tfmodel
 from tfmodel_operator.controller import spec
-from tfmodel_operator.controller.decision import status
+from tfmodel_operator.controller.decision import conditions, status
 from tfmodel_operator.controller.decision.export_jobs import ExportDecision, ExportState
 from tfmodel_operator.controller.decision.plan import (
     Decision,
@@ -208,7 +208,7 @@ def test_a_blocked_promotion_is_stalled_and_says_what_differs() -> None:
         "contract of version 1: signature serving_default: input image is gone (inputs now: "
         "pixels) (on vgg16-a, vgg16-b) (a new spec, or spec.promotion, lets it proceed)"
     )
-    warnings = [e for e in status.events({}, computed) if e.type == "Warning"]
+    warnings = [e for e in conditions.events({}, computed) if e.type == "Warning"]
     assert {e.reason for e in warnings} == {"PromotionBlocked"}
 
 
@@ -294,7 +294,7 @@ def test_transition_time_is_kept_while_status_holds() -> None:
 def test_invalid_spec_keeps_the_rest_of_the_status() -> None:
     good = compute(seen(deployment()))
     error = spec.InvalidSpec("spec.gpu.count", "must be at least 1 and at most 16, got 0")
-    bad = status.blocked(5, "InvalidSpec", str(error), good, NOW)
+    bad = conditions.blocked(5, "InvalidSpec", str(error), good, NOW)
     assert (bad["readyReplicas"], bad["observedGeneration"], bad["versions"]) == (
         2,
         5,
@@ -312,20 +312,20 @@ def test_invalid_spec_keeps_the_rest_of_the_status() -> None:
 
 def test_events_only_on_ready_degraded_and_stalled_transitions() -> None:
     creating = compute(seen(None, serving=[]))
-    assert status.events({}, creating) == []  # absent counts as False: nothing happened yet
+    assert conditions.events({}, creating) == []  # absent counts as False: nothing happened yet
     serving = compute(seen(deployment()), previous=creating)
-    assert status.events(creating, serving) == [
-        status.Event(
+    assert conditions.events(creating, serving) == [
+        conditions.Event(
             "Normal",
             "Serving",
             "Ready is True: 2 of 2 pods ready; models.config is in effect on 2 of 2 ready pods",
         )
     ]
-    assert status.events(serving, serving) == []
+    assert conditions.events(serving, serving) == []
     waiting = compute(
         seen(deployment(available=0), [unschedulable_pod("no GPU")]), previous=serving
     )
-    assert [(e.type, e.reason) for e in status.events(serving, waiting)] == [
+    assert [(e.type, e.reason) for e in conditions.events(serving, waiting)] == [
         ("Warning", "Unschedulable"),  # Ready: a serving model stopped serving
         ("Warning", "Unschedulable"),  # Degraded
     ]
@@ -333,13 +333,13 @@ def test_events_only_on_ready_degraded_and_stalled_transitions() -> None:
         tf(p, {1: "AVAILABLE"}, {"stable": 1}, failed={2: "no .pb"}) for p in ("vgg16-a", "vgg16-b")
     ]
     failed = compute(seen(deployment(), serving=broken), previous=serving)
-    assert [(e.type, e.reason) for e in status.events(serving, failed)] == [
+    assert [(e.type, e.reason) for e in conditions.events(serving, failed)] == [
         ("Warning", "VersionLoadFailed"),
         ("Warning", "VersionLoadFailed"),
         ("Warning", "VersionLoadFailed"),
     ]  # Ready False, Stalled True, Degraded True
     fixed = compute(seen(deployment()), previous=failed)
-    assert {(e.type, e.reason) for e in status.events(failed, fixed)} == {
+    assert {(e.type, e.reason) for e in conditions.events(failed, fixed)} == {
         ("Normal", "Serving"), ("Normal", "AsExpected"),
     }  # fmt: skip
 
@@ -433,5 +433,8 @@ def test_a_label_named_like_a_state_does_not_change_the_reason() -> None:
 def test_changes_name_the_fields_and_conditions_that_differ() -> None:
     first = compute(seen(deployment()))
     rolling = compute(seen(deployment(updated=1)), previous=first)
-    assert status.changes(first, rolling) == ["conditions[Progressing]", "conditions[Reconciling]"]
-    assert status.changes(first, first) == []
+    assert conditions.changes(first, rolling) == [
+        "conditions[Progressing]",
+        "conditions[Reconciling]",
+    ]
+    assert conditions.changes(first, first) == []

@@ -17,9 +17,9 @@ from kubernetes import config as kubeconfig
 from kubernetes.client.exceptions import ApiException
 
 from tfmodel_operator import vocabulary
+from tfmodel_operator.controller.decision.conditions import Event
 from tfmodel_operator.controller.decision.observed import Manifest
 from tfmodel_operator.controller.decision.ownership import taken
-from tfmodel_operator.controller.decision.status import Event
 from tfmodel_operator.controller.metrics import API_REQUESTS
 
 log = logging.getLogger(__name__)

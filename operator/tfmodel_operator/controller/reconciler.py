@@ -17,7 +17,7 @@ from typing import NamedTuple
 from kubernetes.client.exceptions import ApiException
 
 from tfmodel_operator.controller import metrics, spec, tfserving
-from tfmodel_operator.controller.decision import decide, ownership, status
+from tfmodel_operator.controller.decision import conditions, decide, ownership, reasons
 from tfmodel_operator.controller.decision.observed import (
     Key,
     Manifest,
@@ -270,13 +270,15 @@ class Reconciler:
             self.publish(
                 key,
                 body,
-                status.blocked(generation, status.CHILD_CONFLICT, str(taken), previous, now),
+                conditions.blocked(generation, reasons.CHILD_CONFLICT, str(taken), previous, now),
             )
             self.decided.pop(key, None)
             return "blocked"
         except Refused as err:
             self.publish(
-                key, body, status.blocked(generation, status.APPLY_FAILED, str(err), previous, now)
+                key,
+                body,
+                conditions.blocked(generation, reasons.APPLY_FAILED, str(err), previous, now),
             )
             self.decided.pop(key, None)
             return "refused"
@@ -302,7 +304,7 @@ class Reconciler:
         key: Key,
         body: Manifest,
         new: Manifest,
-        events: tuple[status.Event, ...] | None = None,
+        events: tuple[conditions.Event, ...] | None = None,
     ) -> None:
         """Write the status if it changed; post events for the transitions."""
         previous = body.get("status") or {}
@@ -310,11 +312,13 @@ class Reconciler:
             return
         meta = body["metadata"]
         log.debug(
-            "Status of TFModel %s/%s: %s changed", *key, ", ".join(status.changes(previous, new))
+            "Status of TFModel %s/%s: %s changed",
+            *key,
+            ", ".join(conditions.changes(previous, new)),
         )
         stored = self.kube.replace_status(meta["namespace"], meta["name"], new)
         self.remember(key, project("TFModel", stored))
-        for event in status.events(previous, new) if events is None else events:
+        for event in conditions.events(previous, new) if events is None else events:
             self.kube.post_event(body, event)
             log.info("TFModel %s/%s: %s: %s", *key, event.reason, event.message)
 
@@ -324,8 +328,8 @@ class Reconciler:
             return
         previous = body.get("status") or {}
         generation = int(body["metadata"].get("generation", 0))
-        new = status.blocked(
-            generation, status.INTERNAL_ERROR, message, previous, datetime.now(UTC)
+        new = conditions.blocked(
+            generation, reasons.INTERNAL_ERROR, message, previous, datetime.now(UTC)
         )
         try:
             self.publish(key, body, new)
@@ -358,5 +362,5 @@ def written_over(observed: Observed, stored: list[Manifest]) -> Observed:
 
 
 def ready_reason(current: Manifest) -> tuple[str, str]:
-    ready = status.find_condition(current, status.READY) or {}
+    ready = conditions.find_condition(current, reasons.READY) or {}
     return str(ready.get("status", "Unknown")), str(ready.get("reason", ""))

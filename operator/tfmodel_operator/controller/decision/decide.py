@@ -12,7 +12,15 @@ from datetime import datetime
 from typing import Any
 
 from tfmodel_operator.controller import spec
-from tfmodel_operator.controller.decision import export_jobs, plan, render, status
+from tfmodel_operator.controller.decision import (
+    conditions,
+    export_jobs,
+    plan,
+    reasons,
+    render,
+    status,
+)
+from tfmodel_operator.controller.decision.conditions import Event
 from tfmodel_operator.controller.decision.observed import (
     Manifest,
     Observed,
@@ -21,7 +29,6 @@ from tfmodel_operator.controller.decision.observed import (
 )
 from tfmodel_operator.controller.decision.ownership import conflict, controlled_by
 from tfmodel_operator.controller.decision.render import names
-from tfmodel_operator.controller.decision.status import Event
 from tfmodel_operator.controller.policy import Policy, violations
 
 OPEN = Policy()  # no platform policy: anything the schema admits
@@ -49,10 +56,10 @@ def decide(
     try:
         tfmodel = spec.parse(body)
     except spec.InvalidSpec as err:  # the user's to fix: report it, do not retry
-        return blocked(previous, generation, status.INVALID_SPEC, str(err), now)
+        return blocked(previous, generation, reasons.INVALID_SPEC, str(err), now)
     refused = violations(tfmodel, body.get("spec") or {}, policy)
     if refused:  # nothing is created for a TFModel outside the platform policy
-        return blocked(previous, generation, status.POLICY_VIOLATION, "; ".join(refused), now)
+        return blocked(previous, generation, reasons.POLICY_VIOLATION, "; ".join(refused), now)
 
     def mine(kind: str, name: str) -> Manifest | None:
         obj = observed.child(kind, name)
@@ -74,7 +81,7 @@ def decide(
         if (problem := conflict(manifest, obj, tfmodel.uid))
     ]
     if conflicts:  # touch nothing: not ours to change, and nothing half-created
-        return blocked(previous, generation, status.CHILD_CONFLICT, "; ".join(conflicts), now)
+        return blocked(previous, generation, reasons.CHILD_CONFLICT, "; ".join(conflicts), now)
 
     # A Job's template is immutable and a Job that exists is the record of its export: it is
     # created once and never applied again.
@@ -93,7 +100,7 @@ def decide(
     new = status.compute(tfmodel, decision, world, previous, now, reload_grace, exports)
     # With no pod answering, pod events (not polls) bring the next reconcile.
     in_effect = any(
-        cond["type"] == status.CONFIG_APPLIED and cond["status"] == "True"
+        cond["type"] == reasons.CONFIG_APPLIED and cond["status"] == "True"
         for cond in new["conditions"]
     )
     # Superseded export Jobs, and a NetworkPolicy the spec no longer asks for (left in place,
@@ -108,7 +115,7 @@ def decide(
         apply=apply,
         prune=prune,
         status=None if new == previous else new,
-        events=tuple(status.events(previous, new)),
+        events=tuple(conditions.events(previous, new)),
         settled=not serving or (in_effect and not written),
         checks_due=decision.unchecked,
         manifests=manifests,
@@ -118,10 +125,10 @@ def decide(
 def blocked(
     previous: Manifest, generation: int, reason: str, message: str, now: datetime
 ) -> Outcome:
-    """An outcome that only reports why nothing is applied (status.WAITING's reasons)."""
-    new = status.blocked(generation, reason, message, previous, now)
+    """An outcome that only reports why nothing is applied (conditions.WAITING's reasons)."""
+    new = conditions.blocked(generation, reason, message, previous, now)
     return Outcome(
-        status=None if new == previous else new, events=tuple(status.events(previous, new))
+        status=None if new == previous else new, events=tuple(conditions.events(previous, new))
     )
 
 

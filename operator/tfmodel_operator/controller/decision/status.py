@@ -6,10 +6,16 @@ each condition's lastTransitionTime, which is kept while the condition's status 
 
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
-from typing import Any, TypedDict
+from datetime import datetime
+from typing import Any
 
 from tfmodel_operator.controller.api import TFModel, VersionPolicy
+from tfmodel_operator.controller.decision.conditions import (
+    MAX_MESSAGE,
+    Verdict,
+    conditions,
+    find_condition,
+)
 from tfmodel_operator.controller.decision.export_jobs import FAILED, ExportDecision
 from tfmodel_operator.controller.decision.plan import (
     Decision,
@@ -19,65 +25,45 @@ from tfmodel_operator.controller.decision.plan import (
     failed_loads,
     mismatches,
 )
+from tfmodel_operator.controller.decision.reasons import (
+    APPLIED,
+    AS_EXPECTED,
+    CONFIG_APPLIED,
+    CREATING,
+    DEGRADED,
+    EXPORT_FAILED,
+    EXPORT_REFUSED,
+    EXPORT_RUNNING,
+    EXPORTED,
+    EXPORTS_SUCCEEDED,
+    IN_TRANSITION,
+    LABEL_MOVE_PENDING,
+    LOADING,
+    NO_POD_ANSWERED,
+    PROGRESS_DEADLINE_EXCEEDED,
+    PROGRESSING,
+    PROMOTION_BLOCKED,
+    READY,
+    RECONCILING,
+    RELOAD_NOT_SEEN,
+    REPLICA_FAILURE,
+    ROLLING_OUT,
+    ROLLOUT_COMPLETE,
+    SCALED_TO_ZERO,
+    SERVING,
+    STALLED,
+    TERMINAL,
+    UNAVAILABLE,
+    UNSCHEDULABLE,
+    VERSION_LOAD_FAILED,
+    WAITING_FOR_RELOAD,
+)
 from tfmodel_operator.controller.decision.render.names import endpoints
 
 Manifest = dict[str, Any]
 
-READY, PROGRESSING, DEGRADED = "Ready", "Progressing", "Degraded"
-# kstatus (Flux, kpt, cli-utils) and Argo CD read these: Reconciling True while converging,
-# Stalled True when nothing will change until the spec or the world does.
-RECONCILING, STALLED = "Reconciling", "Stalled"
-CONFIG_APPLIED, EXPORTED = "ConfigApplied", "Exported"
-
-# Reasons (CamelCase, reused as event reasons).
-AS_EXPECTED = "AsExpected"
-SERVING = "Serving"
-CREATING = "Creating"
-ROLLING_OUT = "RollingOut"
-ROLLOUT_COMPLETE = "RolloutComplete"
-SCALED_TO_ZERO = "ScaledToZero"
-UNAVAILABLE = "Unavailable"
-UNSCHEDULABLE = "Unschedulable"
-PROGRESS_DEADLINE_EXCEEDED = "ProgressDeadlineExceeded"
-REPLICA_FAILURE = "ReplicaFailure"
-INVALID_SPEC = "InvalidSpec"
-APPLY_FAILED = "ApplyFailed"
-CHILD_CONFLICT = "ChildConflict"
-INTERNAL_ERROR = "InternalError"
-POLICY_VIOLATION = "PolicyViolation"
-# ConfigApplied: is the desired models.config in effect in TF Serving on every ready pod?
-APPLIED = "Applied"
-NO_POD_ANSWERED = "NoPodAnswered"
-LOADING = "Loading"
-WAITING_FOR_RELOAD = "WaitingForReload"
-LABEL_MOVE_PENDING = "LabelMovePending"
-VERSION_LOAD_FAILED = "VersionLoadFailed"
-PROMOTION_BLOCKED = "PromotionBlocked"
-RELOAD_NOT_SEEN = "ReloadNotSeen"
-IN_TRANSITION = (NO_POD_ANSWERED, LOADING, WAITING_FOR_RELOAD, LABEL_MOVE_PENDING)
-# Exported: have the export Jobs published every version they build?
-EXPORTS_SUCCEEDED = "ExportsSucceeded"
-EXPORT_RUNNING = "ExportRunning"
-EXPORT_FAILED = "ExportFailed"
-EXPORT_REFUSED = "ExportRefused"
-
-# Degraded for these means stuck: retrying will not help until a human changes something.
-TERMINAL = (VERSION_LOAD_FAILED, PROMOTION_BLOCKED, RELOAD_NOT_SEEN, EXPORT_FAILED, EXPORT_REFUSED,
-            PROGRESS_DEADLINE_EXCEEDED, REPLICA_FAILURE, INVALID_SPEC, APPLY_FAILED,
-            CHILD_CONFLICT, POLICY_VIOLATION)  # fmt: skip
-
-MAX_MESSAGE = 1024
 # Order of the states a version passes through; the least advanced one describes a version.
 STATE_ORDER = ("END", "START", "LOADING", "UNLOADING", "AVAILABLE")
-
-
-class Condition(TypedDict):
-    type: str
-    status: str
-    reason: str
-    message: str
-    observedGeneration: int
-    lastTransitionTime: str
 
 
 @dataclass(frozen=True)
@@ -90,14 +76,6 @@ class World:
     config_written: datetime | None = None  # when the operator last changed models.config
 
 
-@dataclass(frozen=True)
-class Event:
-    type: str  # Normal | Warning
-    reason: str
-    message: str
-
-
-Verdict = tuple[bool, str, str]  # (status, reason, message)
 NO_EXPORTS = ExportDecision()
 
 
@@ -183,35 +161,6 @@ def export_verdict(exports: ExportDecision) -> Verdict:
         )
     done = len(exports.states)
     return True, EXPORTS_SUCCEEDED, f"{done} of {done} exports succeeded" if done else "No exports"
-
-
-# What a blocked TFModel waits for, by reason.
-WAITING = {
-    INVALID_SPEC: "Waiting for a valid spec",
-    APPLY_FAILED: "Waiting for the children to be accepted",  # valid, but refused as written
-    CHILD_CONFLICT: "Waiting for the conflicting objects to be removed or the TFModel renamed",
-    POLICY_VIOLATION: "Waiting for a spec within the platform policy",  # nothing is created
-    INTERNAL_ERROR: "Retrying with backoff",  # the operator failed in a way it did not foresee
-}
-
-
-def blocked(
-    generation: int, reason: str, message: str, previous: Manifest, now: datetime
-) -> Manifest:
-    """Say why the spec cannot be realised (`reason`, one of WAITING); everything else in the
-    status stays as it was. Stalled unless the operator retries by itself: then Reconciling.
-    """
-    waiting = WAITING[reason]
-    stalled = reason in TERMINAL
-    verdicts = {
-        READY: (False, reason, message),
-        RECONCILING: (not stalled, reason, "" if stalled else waiting),
-        STALLED: (stalled, reason, message if stalled else ""),
-        PROGRESSING: (False, reason, waiting),
-        DEGRADED: (True, reason, message),
-    }
-    conditions_ = conditions(generation, previous, now, verdicts)
-    return {**previous, "observedGeneration": generation, "conditions": conditions_}
 
 
 def config_applied(
@@ -419,76 +368,6 @@ def readiness(
         return False, config[1], "; ".join(unserved)
     ready = deployment.get("status", {}).get("readyReplicas", 0)
     return True, SERVING, f"{ready} of {tfmodel.replicas} pods ready; {config[2]}"
-
-
-def conditions(
-    generation: int, previous: Manifest, now: datetime, verdicts: dict[str, Verdict]
-) -> list[Condition]:
-    """Conditions for `verdicts`; other previous conditions are kept as they were."""
-    before = {cond["type"]: cond for cond in previous.get("conditions", [])}
-    result = [cond for kind, cond in before.items() if kind not in verdicts]
-    for kind, (state, reason, message) in verdicts.items():
-        status = "True" if state else "False"
-        old = before.get(kind)
-        kept = old is not None and old.get("status") == status
-        result.append(
-            Condition(
-                type=kind,
-                status=status,
-                reason=reason,
-                message=message[:MAX_MESSAGE],
-                observedGeneration=generation,
-                lastTransitionTime=old["lastTransitionTime"] if kept and old else timestamp(now),
-            )
-        )
-    order = [READY, RECONCILING, STALLED, PROGRESSING, DEGRADED, CONFIG_APPLIED, EXPORTED]
-    return sorted(
-        result, key=lambda c: order.index(c["type"]) if c["type"] in order else len(order)
-    )
-
-
-def events(previous: Manifest, current: Manifest) -> list[Event]:
-    """Events when Ready, Degraded or Stalled change; an absent condition counts as False.
-
-    Warnings are for what needs a human: Degraded or Stalled turning True, and a model that
-    was serving turning unready. Everything else is Normal.
-    """
-    before = {cond["type"]: cond.get("status") for cond in previous.get("conditions", [])}
-    result = []
-    for cond in current.get("conditions", []):
-        kind, status = cond["type"], cond["status"]
-        if kind not in (READY, DEGRADED, STALLED) or status == before.get(kind, "False"):
-            continue
-        warning = status == ("False" if kind == READY else "True")
-        prefix = f"{kind} is {status}"
-        message = f"{prefix}: {cond['message']}" if cond["message"] else prefix
-        result.append(Event("Warning" if warning else "Normal", cond["reason"], message))
-    return result
-
-
-def changes(previous: Manifest, current: Manifest) -> list[str]:
-    """What differs between two statuses: field names, and conditions by type (for logs)."""
-    before = {c["type"]: c for c in previous.get("conditions", [])}
-    after = {c["type"]: c for c in current.get("conditions", [])}
-    fields = [
-        k
-        for k in sorted(set(previous) | set(current))
-        if k != "conditions" and previous.get(k) != current.get(k)
-    ]
-    kinds = [
-        f"conditions[{k}]"
-        for k in sorted(set(before) | set(after))
-        if before.get(k) != after.get(k)
-    ]
-    return fields + kinds
-
-
-def find_condition(status: Manifest, kind: str) -> Manifest | None:
-    return next((cond for cond in status.get("conditions") or [] if cond.get("type") == kind), None)
-
-
-def timestamp(now: datetime) -> str:
-    return now.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def policy_summary(policy: VersionPolicy) -> str:
