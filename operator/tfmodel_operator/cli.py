@@ -204,7 +204,7 @@ def export_model(args: argparse.Namespace) -> int:
     # Keep TensorFlow's C++ INFO/WARNING lines out of the log: an export Job's last log lines
     # become its termination message, and so the TFModel's status.
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    from tfmodel_operator.model import export
+    from tfmodel_operator.model import applications, export
 
     try:
         with _sigterm_as_exit():
@@ -220,7 +220,7 @@ def export_model(args: argparse.Namespace) -> int:
                 progress=export.stderr_progress,
                 exist_ok=args.exist_ok,
             )
-    except export.ExportError as err:
+    except applications.ExportError as err:
         print(f"tfmodel export: error: {err}", file=sys.stderr)
         return err.exit_code
     except OSError as err:  # permissions, a full or read-only volume

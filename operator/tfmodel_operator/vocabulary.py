@@ -1,4 +1,5 @@
-"""Names the operator and its resources share: the API group, labels, ports, paths."""
+"""Names shared by the operator, its resources and the model tools: the API group, labels,
+annotations, ports, paths, and the signatures every export serves."""
 
 GROUP = "serving.tfmodel.io"
 VERSION = "v1alpha1"
@@ -23,3 +24,9 @@ CONFIG_DIR = "/etc/tfserving"
 # The operator's own namespace and pod label: its pods may always reach TF Serving.
 OPERATOR_NAMESPACE = "tfmodel-system"
 OPERATOR_NAME = "tfmodel-operator"
+# The signatures every export serves, and the names clients send and read.
+SERVING_SIGNATURE = "serving_default"  # IMAGE_INPUT: float32 [batch, H, W, 3], preprocessed
+IMAGE_SIGNATURE = "image_bytes"  # BYTES_INPUT: string [batch], image file contents
+IMAGE_INPUT = "image"
+BYTES_INPUT = "image_bytes"
+OUTPUT = "predictions"  # float32 [batch, classes]

@@ -27,7 +27,7 @@ from typing import Any
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "operator"))
 
-from tfmodel_operator.model import export, predict
+from tfmodel_operator.model import export, images, predict
 
 
 def median_seconds(work: Callable[[], Any], runs: int) -> float:
@@ -42,7 +42,7 @@ def median_seconds(work: Callable[[], Any], runs: int) -> float:
 
 def request_rows(name: str, image: bytes, runs: int) -> list[tuple[str, ...]]:
     """Body size and client time for both requests built from the same file."""
-    floats = export.preprocess_image(image)  # what the classic client computes
+    floats = images.preprocess_image(image)  # what the classic client computes
 
     def tensor_body() -> bytes:  # everything the classic client does, file -> body
         return predict.encode_body(predict.tensor_request(image))
@@ -148,8 +148,8 @@ def main() -> int:
     parser.add_argument("--skip-export", action="store_true", help="only the request figures")
     args = parser.parse_args()
 
-    photo = export.encode_jpeg(export.sample_photo(480, 640, seed=7), quality=90)
-    small = export.encode_jpeg(export.sample_photo(224, 224, seed=7), quality=90)
+    photo = images.encode_jpeg(images.sample_photo(480, 640, seed=7), quality=90)
+    small = images.encode_jpeg(images.sample_photo(224, 224, seed=7), quality=90)
     rows = request_rows("640x480 JPEG", photo, args.runs) + request_rows(
         "224x224 JPEG", small, args.runs
     )

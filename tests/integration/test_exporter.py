@@ -27,7 +27,7 @@ from tensorflow.core.protobuf import saved_model_pb2
 
 from tfmodel_operator import cli
 from tfmodel_operator.controller import api
-from tfmodel_operator.model import export
+from tfmodel_operator.model import applications, export, images, signatures
 
 OPERATOR_SRC = Path(__file__).resolve().parents[2] / "operator"
 
@@ -37,8 +37,8 @@ pytestmark = pytest.mark.filterwarnings("ignore:__array__ implementation:Depreca
 
 @pytest.fixture(scope="module")
 def keras_model() -> Any:
-    app = export.resolve_application("VGG16")
-    return export.build_model(app, "none")
+    app = applications.resolve_application("VGG16")
+    return applications.build_model(app, "none")
 
 
 @pytest.fixture(scope="module")
@@ -78,7 +78,7 @@ def snapshot(root: Path) -> dict[str, tuple[int, int]]:
 
 
 def photo(size: int = 224, seed: int = 1) -> np.ndarray:
-    return export.sample_photo(size, size, seed=seed)
+    return images.sample_photo(size, size, seed=seed)
 
 
 def preprocess(image: np.ndarray) -> np.ndarray:
@@ -146,15 +146,15 @@ def test_image_bytes_matches_keras_on_a_png(loaded: Any, keras_model: Any) -> No
     """A lossless 224x224 PNG: decode + resize (a no-op here) + vgg16.preprocess_input in the
     graph must give exactly what Keras gives on the preprocessed pixels."""
     image = photo(seed=3)
-    png = export.encode_png(image)
+    png = images.encode_png(image)
     got = loaded.signatures["image_bytes"](image_bytes=tf.constant([png]))["predictions"].numpy()
     want = keras_model.predict(preprocess(image)[None], verbose=0)
     np.testing.assert_allclose(got, want, rtol=0, atol=1e-5)
 
 
 def test_image_bytes_takes_a_batch_of_different_sizes(loaded: Any, keras_model: Any) -> None:
-    big = export.sample_photo(480, 640, seed=4)
-    files = [export.encode_png(photo(seed=3)), export.encode_jpeg(big)]
+    big = images.sample_photo(480, 640, seed=4)
+    files = [images.encode_png(photo(seed=3)), images.encode_jpeg(big)]
     got = loaded.signatures["image_bytes"](image_bytes=tf.constant(files))["predictions"]
     assert got.shape == (2, 1000)
     resized = tf.image.resize(
@@ -166,7 +166,7 @@ def test_image_bytes_takes_a_batch_of_different_sizes(loaded: Any, keras_model: 
 
 def test_warmup_records(exported: dict[str, Any], loaded: Any) -> None:
     path = exported["base"] / "1" / "assets.extra" / "tf_serving_warmup_requests"
-    logs = export.read_warmup(path)
+    logs = signatures.read_warmup(path)
     assert [log.WhichOneof("log_type") for log in logs] == ["predict_log", "predict_log"]
     requests = {log.predict_log.request.model_spec.signature_name: log for log in logs}
     assert set(requests) == {"serving_default", "image_bytes"}
@@ -196,7 +196,7 @@ def test_a_rerun_of_the_same_export_succeeds_without_touching_the_version(
             "--warmup", "--exist-ok"]  # fmt: skip
     assert cli.main(same) == 0
     assert snapshot(base) == before
-    with pytest.raises(export.VersionExists):  # other inputs: still refused
+    with pytest.raises(applications.VersionExists):  # other inputs: still refused
         export.export("VGG16", "none", 1, base, exist_ok=True)
     assert snapshot(base) == before
 
@@ -212,14 +212,16 @@ def test_refuses_to_overwrite_a_version(
     assert f"{base / '1'} already exists" in err
     assert "Traceback" not in err
     assert snapshot(base) == before
-    with pytest.raises(export.VersionExists):
+    with pytest.raises(applications.VersionExists):
         export.export("VGG16", "none", 1, base)
     assert snapshot(base) == before
 
 
 def test_image_signature_is_optional(keras_model: Any) -> None:
-    app = export.resolve_application("VGG16")
-    serving = export.build_serving_module(keras_model, app.preprocess_input, image_signature=False)
+    app = applications.resolve_application("VGG16")
+    serving = signatures.build_serving_module(
+        keras_model, app.preprocess_input, image_signature=False
+    )
     assert list(serving.signatures) == ["serving_default"]
     assert serving.image_size == (224, 224)
     assert serving.classes == 1000
@@ -241,15 +243,17 @@ def test_unknown_application(tmp_path: Path, capsys: pytest.CaptureFixture[str])
 
 
 def test_application_modules() -> None:
-    assert export.resolve_application("VGG16").module == "vgg16"
-    assert export.resolve_application("ResNet50").module == "resnet50"
-    assert export.resolve_application("MobileNetV2").module == "mobilenet_v2"
-    with pytest.raises(export.UsageError, match="unknown application 'vgg16'"):
-        export.resolve_application("vgg16")
+    assert applications.resolve_application("VGG16").module == "vgg16"
+    assert applications.resolve_application("ResNet50").module == "resnet50"
+    assert applications.resolve_application("MobileNetV2").module == "mobilenet_v2"
+    with pytest.raises(applications.UsageError, match="unknown application 'vgg16'"):
+        applications.resolve_application("vgg16")
 
 
 def test_missing_weights_file(tmp_path: Path) -> None:
-    with pytest.raises(export.UsageError, match=r"weights file .*nope\.weights\.h5 does not exist"):
+    with pytest.raises(
+        applications.UsageError, match=r"weights file .*nope\.weights\.h5 does not exist"
+    ):
         export.export("VGG16", str(tmp_path / "nope.weights.h5"), 1, tmp_path / "m")
     assert not (tmp_path / "m").exists()
 
@@ -257,23 +261,26 @@ def test_missing_weights_file(tmp_path: Path) -> None:
 def test_unreadable_weights_file(tmp_path: Path) -> None:
     weights = tmp_path / "broken.weights.h5"
     weights.write_bytes(b"not HDF5")
-    with pytest.raises(export.UsageError, match=r"cannot load weights for VGG16 from .*broken"):
+    with pytest.raises(
+        applications.UsageError, match=r"cannot load weights for VGG16 from .*broken"
+    ):
         export.export("VGG16", str(weights), 1, tmp_path / "m")
     assert list((tmp_path / "m").iterdir()) == []
 
 
 def test_bad_version_and_warmup_count(tmp_path: Path) -> None:
-    with pytest.raises(export.UsageError, match="positive integer"):
+    with pytest.raises(applications.UsageError, match="positive integer"):
         export.export("VGG16", "none", 0, tmp_path)
-    with pytest.raises(export.UsageError, match="at most 1000"):
+    with pytest.raises(applications.UsageError, match="at most 1000"):
         export.export("VGG16", "none", 1, tmp_path, warmup=True, warmup_records=501)
 
 
 def test_cli_modules_do_not_import_tensorflow() -> None:
     """`tfmodel run` and `render` start without TensorFlow: export/predict import it lazily."""
     code = (
-        "import sys; import tfmodel_operator.cli, tfmodel_operator.export, "
-        "tfmodel_operator.predict; sys.exit('tensorflow' in sys.modules)"
+        "import sys; import tfmodel_operator.cli, tfmodel_operator.model.export, "
+        "tfmodel_operator.model.predict, tfmodel_operator.model.images, "
+        "tfmodel_operator.model.signatures; sys.exit('tensorflow' in sys.modules)"
     )
     subprocess.run([sys.executable, "-c", code], env=child_env(), check=True, timeout=60)
 
@@ -348,8 +355,8 @@ def test_the_applications_the_crd_and_spec_admit_are_those_keras_can_export() ->
     buildable = []
     for name in sorted(n for n in dir(keras.applications) if n[:1].isupper()):
         try:
-            export.resolve_application(name)
-        except export.UsageError:
+            applications.resolve_application(name)
+        except applications.UsageError:
             continue
         buildable.append(name)
     assert tuple(buildable) == api.APPLICATIONS

@@ -23,7 +23,7 @@ import pytest
 
 from support.tfserving_standin import StandIn
 from tfmodel_operator import cli
-from tfmodel_operator.model import export, predict
+from tfmodel_operator.model import export, images, predict
 
 OPERATOR_SRC = Path(__file__).resolve().parents[2] / "operator"
 
@@ -50,7 +50,7 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]
     config = tmp / "models.config"
     config.write_text(MODELS_CONFIG)
     photo = tmp / "photo.jpg"  # a camera-sized JPEG: the server resizes it to 224x224
-    photo.write_bytes(export.encode_jpeg(export.sample_photo(480, 640, seed=7)))
+    photo.write_bytes(images.encode_jpeg(images.sample_photo(480, 640, seed=7)))
     with StandIn("127.0.0.1", 0, config, {"/models/vgg16": base}, poll_seconds=0) as standin:
         yield {"url": f"{standin.url}/v1/models/vgg16", "photo": photo, "tmp": tmp}
 
@@ -152,7 +152,7 @@ def test_labels_file_as_text(
 
 def test_unreachable_server(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     image = tmp_path / "x.png"
-    image.write_bytes(export.encode_png(export.sample_photo(8, 8)))
+    image.write_bytes(images.encode_png(images.sample_photo(8, 8)))
     url = f"http://127.0.0.1:{closed_port()}/v1/models/vgg16"
     code, out, err = run(capsys, "--url", url, "--image", str(image), "--timeout", "5")
     assert code == 2
@@ -240,7 +240,7 @@ def test_bytes_request() -> None:
 
 
 def test_tensor_request() -> None:
-    png = export.encode_png(export.sample_photo(100, 150))
+    png = images.encode_png(images.sample_photo(100, 150))
     request = predict.tensor_request(png)
     assert request["signature_name"] == "serving_default"
     (image,) = request["instances"]

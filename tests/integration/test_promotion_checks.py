@@ -10,6 +10,7 @@ import pytest
 
 from support.contract_models import Change, make_contract_model
 from support.tfserving_standin import StandIn
+from tfmodel_operator import vocabulary
 from tfmodel_operator.controller import tfserving
 from tfmodel_operator.controller.api import Promotion
 
@@ -32,7 +33,7 @@ def pods(tmp_path_factory: pytest.TempPathFactory) -> Iterator[list[dict[str, An
         'model_platform: "tensorflow" model_version_policy { all {} } } }\n'
     )
     servers = [
-        StandIn(ip, tfserving.c.REST_PORT, config, {"/models/vgg16": base / "vgg16"}).start()
+        StandIn(ip, vocabulary.REST_PORT, config, {"/models/vgg16": base / "vgg16"}).start()
         for ip in IPS
     ]
     try:

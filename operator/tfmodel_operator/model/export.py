@@ -21,7 +21,6 @@ TensorFlow is imported inside the functions: `tfmodel run` and `tfmodel render` 
 from __future__ import annotations
 
 import contextlib
-import difflib
 import errno
 import fcntl
 import json
@@ -34,59 +33,41 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-SERVING_SIGNATURE = "serving_default"
-IMAGE_SIGNATURE = "image_bytes"
-IMAGE_INPUT = "image"
-BYTES_INPUT = "image_bytes"
-OUTPUT = "predictions"
-WEIGHTS_IMAGENET = "imagenet"
-WEIGHTS_NONE = "none"
+from tfmodel_operator.model.applications import (
+    WEIGHTS_IMAGENET,
+    WEIGHTS_NONE,
+    ExportError,
+    UsageError,
+    VersionExists,
+    build_model,
+    resolve_application,
+)
+from tfmodel_operator.model.images import decode_image, encode_jpeg, sample_photo
+from tfmodel_operator.model.signatures import (
+    build_serving_module,
+    read_warmup,
+    verify,
+    warmup_requests,
+    write_warmup,
+)
+from tfmodel_operator.vocabulary import IMAGE_SIGNATURE, SERVING_SIGNATURE
+
 # TF Serving reads warmup requests from this file and stops after 1000 records.
 WARMUP_FILE = Path("assets.extra") / "tf_serving_warmup_requests"
+
+
 MAX_WARMUP_RECORDS = 1000
+
+
 TMP_PREFIX = ".tmp-"
+
+
 # What an export was asked to do, kept inside the version: a re-run of the same export (a Job
 # retried after it published) recognises its own work and succeeds without touching it.
 EXPORT_RECORD = Path("assets.extra") / "tfmodel-export.json"
 
+
 Progress = Callable[[str], None]
-
-
-class ExportError(Exception):
-    """An export that failed; nothing was published. ``exit_code`` is what the CLI returns."""
-
-    exit_code = 1
-
-
-class UsageError(ExportError):
-    """Bad input (unknown application, missing weights file, bad version): nothing was tried."""
-
-    exit_code = 2
-
-
-class VersionExists(UsageError):
-    """The version directory is already there; versions are immutable once published."""
-
-
-@dataclass(frozen=True)
-class Application:
-    """A keras.applications model: its constructor and the preprocess_input that goes with it."""
-
-    name: str
-    constructor: Callable[..., Any]
-    preprocess_input: Callable[[Any], Any]
-    module: str  # e.g. "vgg16": keras.applications.<module>.preprocess_input
-
-
-@dataclass
-class ServingModel:
-    """What gets saved: a tf.Module holding the keras model, and its signature functions."""
-
-    module: Any  # tf.Module
-    signatures: dict[str, Any]  # signature key -> tf.function with an input_signature
-    model: Any  # the keras.Model, e.g. to compare with model.predict
-    image_size: tuple[int, int]  # (height, width)
-    classes: int
 
 
 @dataclass(frozen=True)
@@ -107,282 +88,6 @@ class ExportResult:
             f"exported {self.path} ({self.size_bytes / 1e6:.1f} MB, signatures: "
             f"{', '.join(self.signatures)}{warmup}) in {self.seconds:.1f} s"
         )
-
-
-# ------------------------------------------------------------------------ model building
-
-
-def resolve_application(name: str) -> Application:
-    """`VGG16` -> keras.applications.VGG16 and keras.applications.vgg16.preprocess_input."""
-    import keras
-
-    apps = keras.applications
-    constructor = getattr(apps, name, None) if name[:1].isupper() else None
-    if not callable(constructor):
-        known = sorted(n for n in dir(apps) if n[:1].isupper())
-        by_lower = {n.lower(): n for n in known}  # so "vgg16" suggests VGG16
-        close = [
-            by_lower[n] for n in difflib.get_close_matches(name.lower(), by_lower, n=3, cutoff=0.6)
-        ]
-        hint = f"; did you mean {' or '.join(close)}?" if close else f"; known: {', '.join(known)}"
-        raise UsageError(f"unknown application {name!r} (a keras.applications model){hint}")
-    # The public submodules that export this constructor (ResNet50 is in resnet and resnet50);
-    # prefer the one named after it.
-    modules = [
-        m
-        for m in dir(apps)
-        if m.islower()
-        and getattr(getattr(apps, m), name, None) is constructor
-        and hasattr(getattr(apps, m), "preprocess_input")
-    ]
-    if not modules:
-        raise UsageError(f"application {name!r} has no keras.applications.*.preprocess_input")
-    modules.sort(key=lambda m: m.replace("_", "") != name.lower())
-    module = modules[0]
-    return Application(name, constructor, getattr(apps, module).preprocess_input, module)
-
-
-def build_model(application: Application, weights: str) -> Any:
-    """The keras model: ImageNet weights (downloaded by Keras), random ones, or from a file."""
-    if weights == WEIGHTS_IMAGENET:
-        try:
-            return application.constructor(weights="imagenet")
-        except Exception as err:  # Keras wraps download errors in a bare Exception
-            raise ExportError(
-                f"cannot get the ImageNet weights for {application.name}: {_first_line(err)}"
-            ) from err
-    model = application.constructor(weights=None)
-    if weights != WEIGHTS_NONE:
-        try:
-            model.load_weights(weights)
-        except Exception as err:  # Keras raises ValueError, OSError, KeyError... for a bad file
-            raise UsageError(
-                f"cannot load weights for {application.name} from {weights}: {_first_line(err)}"
-            ) from err
-    return model
-
-
-def input_size(model: Any) -> tuple[int, int]:
-    """(height, width) of the model's input, which the image_bytes signature resizes to."""
-    shape = tuple(model.input_shape)
-    if len(shape) != 4 or shape[3] != 3 or not all(isinstance(d, int) for d in shape[1:3]):
-        raise UsageError(f"{model.name}: expected an input shape (None, H, W, 3), got {shape}")
-    return int(shape[1]), int(shape[2])
-
-
-def decode_image(data: Any, size: tuple[int, int]) -> Any:
-    """JPEG/PNG/GIF/BMP bytes (a scalar string tensor) -> float32 [H, W, 3], 0-255, resized.
-
-    Used inside the image_bytes signature and by the `predict --send tensor` client, so the
-    two paths compute the same input. Bilinear with antialiasing: a plain bilinear downscale
-    of a camera photo aliases.
-    """
-    import tensorflow as tf
-
-    image = tf.io.decode_image(data, channels=3, expand_animations=False)
-    image = tf.image.resize(image, size, method="bilinear", antialias=True)
-    image.set_shape([size[0], size[1], 3])
-    return image
-
-
-def build_serving_module(
-    model: Any, preprocess_input: Callable[[Any], Any], *, image_signature: bool = True
-) -> ServingModel:
-    """Wrap the keras model in a tf.Module with named signatures (not Keras' auto names)."""
-    import tensorflow as tf
-
-    height, width = input_size(model)
-    classes = int(model.output_shape[-1])
-    module = tf.Module()
-    module.model = model  # tracked: its variables are saved with the module
-
-    # tf.function(f, input_signature=...) rather than the decorator: typed code stays typed.
-    def serve(image: Any) -> dict[str, Any]:
-        return {OUTPUT: model(image, training=False)}
-
-    def serve_bytes(image_bytes: Any) -> dict[str, Any]:
-        # One image at a time: the files in a batch may have different sizes.
-        images = tf.map_fn(
-            lambda data: decode_image(data, (height, width)),
-            image_bytes,
-            fn_output_signature=tf.TensorSpec([height, width, 3], tf.float32),
-        )
-        return {OUTPUT: model(preprocess_input(images), training=False)}
-
-    module.serve = tf.function(
-        serve,
-        input_signature=[tf.TensorSpec([None, height, width, 3], tf.float32, name=IMAGE_INPUT)],
-    )
-    signatures: dict[str, Any] = {SERVING_SIGNATURE: module.serve}
-    if image_signature:
-        module.serve_bytes = tf.function(
-            serve_bytes, input_signature=[tf.TensorSpec([None], tf.string, name=BYTES_INPUT)]
-        )
-        signatures[IMAGE_SIGNATURE] = module.serve_bytes
-    return ServingModel(module, signatures, model, (height, width), classes)
-
-
-def preprocess_image(
-    data: bytes, application: str = "VGG16", size: tuple[int, int] = (224, 224)
-) -> Any:
-    """Image file bytes -> float32 [H, W, 3] as serving_default wants it (numpy array).
-
-    The same decode, resize and preprocess_input as the image_bytes signature, on the client.
-    """
-    app = resolve_application(application)
-    return app.preprocess_input(decode_image(data, size)).numpy()
-
-
-# ------------------------------------------------------------------------ sample images
-
-
-def sample_photo(height: int = 480, width: int = 640, seed: int = 0) -> Any:
-    """A deterministic, natural-ish RGB uint8 image: smooth gradients, soft blobs and noise.
-
-    Real photos compress like this (JPEG ~100 KB at 640x480), unlike uniform noise.
-    """
-    import numpy as np
-
-    rng = np.random.default_rng(seed)
-    y, x = np.mgrid[0:height, 0:width].astype(np.float32)
-    y /= height
-    x /= width
-    image = np.stack(
-        [
-            0.5 + 0.5 * np.sin(2 * np.pi * (1.3 * x + 0.2 * y)),
-            0.3 + 0.6 * y,
-            0.5 + 0.5 * np.cos(2 * np.pi * (2.0 * x * y)),
-        ],
-        axis=-1,
-    )
-    for _ in range(6):
-        cy, cx, radius = rng.uniform(0, 1), rng.uniform(0, 1), rng.uniform(0.05, 0.25)
-        blob = np.exp(-((y - cy) ** 2 + (x - cx) ** 2) / (2 * radius**2))
-        image += blob[..., None] * rng.uniform(-0.5, 0.5, 3)
-    image = image * 255 + rng.normal(0, 6, image.shape)
-    return np.clip(image, 0, 255).astype(np.uint8)
-
-
-def encode_jpeg(image: Any, quality: int = 90) -> bytes:
-    import tensorflow as tf
-
-    return bytes(tf.io.encode_jpeg(image, quality=quality).numpy())
-
-
-def encode_png(image: Any) -> bytes:
-    import tensorflow as tf
-
-    return bytes(tf.io.encode_png(image).numpy())
-
-
-# ------------------------------------------------------------------------ verification
-
-
-def verify(path: Path, serving: ServingModel, sample_jpeg: bytes) -> None:
-    """Load the SavedModel back and run each signature once; raise ExportError if anything is off.
-
-    Checks the names, dtypes and shapes TF Serving clients depend on, and that the loaded
-    model answers what the in-memory one does (catches variables that were not saved).
-    """
-    import numpy as np
-    import tensorflow as tf
-
-    loaded = tf.saved_model.load(str(path))
-    height, width = serving.image_size
-    expected = {SERVING_SIGNATURE: (IMAGE_INPUT, tf.float32, [None, height, width, 3])}
-    if IMAGE_SIGNATURE in serving.signatures:
-        expected[IMAGE_SIGNATURE] = (BYTES_INPUT, tf.string, [None])
-    if set(loaded.signatures.keys()) != set(expected):
-        raise ExportError(
-            f"verification failed: {path} has signatures {sorted(loaded.signatures.keys())}, "
-            f"expected {sorted(expected)}"
-        )
-    inputs = {
-        SERVING_SIGNATURE: np.zeros((1, height, width, 3), np.float32),
-        IMAGE_SIGNATURE: np.array([sample_jpeg], dtype=object),
-    }
-    for key, (name, dtype, shape) in expected.items():
-        function = loaded.signatures[key]
-        specs = function.structured_input_signature[1]
-        spec = specs.get(name)
-        if set(specs) != {name} or spec.dtype != dtype or spec.shape.as_list() != shape:
-            raise ExportError(
-                f"verification failed: signature {key} takes {specs}, expected {name} "
-                f"{dtype.name} {shape}"
-            )
-        outputs = function.structured_outputs
-        if set(outputs) != {OUTPUT} or outputs[OUTPUT].dtype != tf.float32:
-            raise ExportError(
-                f"verification failed: signature {key} returns {outputs}, expected {OUTPUT} float32"
-            )
-        got = function(**{name: tf.constant(inputs[key])})[OUTPUT].numpy()
-        want = serving.signatures[key](tf.constant(inputs[key]))[OUTPUT].numpy()
-        if got.shape != (1, serving.classes) or not np.all(np.isfinite(got)):
-            raise ExportError(
-                f"verification failed: signature {key} answered shape {list(got.shape)}, "
-                f"expected [1, {serving.classes}] finite values"
-            )
-        if not np.allclose(got, want, rtol=1e-4, atol=1e-6):
-            raise ExportError(
-                f"verification failed: signature {key} of the saved model differs from the "
-                f"model in memory by up to {float(np.max(np.abs(got - want))):.3g}"
-            )
-
-
-# ------------------------------------------------------------------------ warmup
-
-
-def warmup_requests(
-    serving: ServingModel, model_name: str, sample_jpeg: bytes, preprocessed: Any, records: int
-) -> list[bytes]:
-    """Serialized PredictionLog records: `records` per signature, TF Serving's warmup format."""
-    import tensorflow as tf
-    from tensorflow_serving.apis import predict_pb2, prediction_log_pb2
-
-    inputs: dict[str, tuple[str, Any]] = {
-        SERVING_SIGNATURE: (IMAGE_INPUT, tf.make_tensor_proto(preprocessed[None], tf.float32)),
-    }
-    if IMAGE_SIGNATURE in serving.signatures:
-        inputs[IMAGE_SIGNATURE] = (
-            BYTES_INPUT,
-            tf.make_tensor_proto([sample_jpeg], dtype=tf.string, shape=[1]),
-        )
-    out = []
-    for key, (name, tensor) in inputs.items():
-        request = predict_pb2.PredictRequest()
-        request.model_spec.name = model_name
-        request.model_spec.signature_name = key
-        request.inputs[name].CopyFrom(tensor)
-        log = prediction_log_pb2.PredictionLog(
-            predict_log=prediction_log_pb2.PredictLog(request=request)
-        )
-        out.extend([log.SerializeToString()] * records)
-    return out
-
-
-def write_warmup(path: Path, records: list[bytes]) -> None:
-    import tensorflow as tf
-
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with tf.io.TFRecordWriter(str(path)) as writer:
-        for record in records:
-            writer.write(record)
-
-
-def read_warmup(path: Path) -> list[Any]:
-    """The PredictionLog records of a warmup file (for verification and tests)."""
-    import tensorflow as tf
-    from tensorflow_serving.apis import prediction_log_pb2
-
-    logs = []
-    for record in tf.data.TFRecordDataset(str(path)):
-        log = prediction_log_pb2.PredictionLog()
-        log.ParseFromString(record.numpy())
-        logs.append(log)
-    return logs
-
-
-# ------------------------------------------------------------------------ publishing
 
 
 def version_dir(base_path: Path, version: int) -> Path:
@@ -592,11 +297,6 @@ def _sync_dir(path: Path) -> None:
 
 def _tree_size(root: Path) -> int:
     return sum(p.stat().st_size for p in root.rglob("*") if p.is_file())
-
-
-def _first_line(err: BaseException) -> str:
-    text = str(err).strip() or type(err).__name__
-    return text.splitlines()[0]
 
 
 def stderr_progress(message: str) -> None:

@@ -26,9 +26,8 @@ from typing import Any
 
 import requests
 
-IMAGE_SIGNATURE = "image_bytes"  # the exporter's names (export.py imports TensorFlow; not here)
-SERVING_SIGNATURE = "serving_default"
-OUTPUT = "predictions"
+from tfmodel_operator.vocabulary import IMAGE_SIGNATURE, OUTPUT, SERVING_SIGNATURE
+
 SEND_MODES = ("bytes", "tensor")
 
 # What tf.io.decode_image reads, by the first bytes of the file.
@@ -94,12 +93,10 @@ def tensor_request(
     Uses TensorFlow (imported here), with the same decode/resize/preprocess_input as the
     exported image_bytes signature, so both requests ask the model the same question.
     """
+    from tfmodel_operator.model import images  # imports TensorFlow only when called
+
     try:
-        from tfmodel_operator.model import export
-    except ImportError as err:  # pragma: no cover - export.py itself imports nothing heavy
-        raise PredictError(f"--send tensor needs the exporter module: {err}") from err
-    try:
-        array = export.preprocess_image(image_bytes, application, size)
+        array = images.preprocess_image(image_bytes, application, size)
     except ImportError as err:
         raise PredictError(
             "--send tensor needs TensorFlow (pip install 'tfmodel-operator[export]'); "
