@@ -14,40 +14,18 @@ from typing import Any
 
 import yaml
 
-from tfmodel_operator import vocabulary
-from tfmodel_operator.controller import policy, spec
+from tfmodel_operator import __version__, vocabulary
+from tfmodel_operator.controller import settings, spec
 from tfmodel_operator.controller.decision import decide
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="tfmodel", description=__doc__)
+    parser.add_argument("--version", action="version", version=f"tfmodel {__version__}")
     commands = parser.add_subparsers(dest="command", required=True)
 
     run = commands.add_parser("run", help="run the operator against the current kubeconfig")
-    scope = run.add_mutually_exclusive_group()
-    scope.add_argument("-n", "--namespace", action="append", help="watch only these namespaces")
-    scope.add_argument(
-        "-A", "--all-namespaces", action="store_true", help="watch every namespace (default)"
-    )
-    run.add_argument(
-        "--liveness", metavar="URL", help="serve a liveness probe, e.g. http://0.0.0.0:8080/healthz"
-    )
-    run.add_argument(
-        "--metrics-port", type=int, default=int(os.environ.get("TFMODEL_METRICS_PORT", "0")),
-        help="serve Prometheus metrics on this port (0: off)",
-    )  # fmt: skip
-    run.add_argument(
-        "--policy", type=Path, default=os.environ.get("TFMODEL_POLICY_FILE") or None,
-        help="the platform policy: what TFModel authors may ask for (YAML; see README)",
-    )  # fmt: skip
-    run.add_argument(
-        "--leader-elect", action="store_true",
-        default=os.environ.get("TFMODEL_LEADER_ELECT", "").lower() in ("1", "true"),
-        help="run as one of several replicas: reconcile only while holding the Lease "
-        "tfmodel-operator in $POD_NAMESPACE (default tfmodel-system)",
-    )  # fmt: skip
-    run.add_argument("--log-format", choices=["plain", "full", "json"], default="full")
-    run.add_argument("--verbose", action="store_true", help="log every apply")
+    settings.add_arguments(run)
 
     draw = commands.add_parser("render", help="print the children a TFModel would get, offline")
     draw.add_argument(
@@ -59,17 +37,12 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     args = parser.parse_args(argv)
     if args.command == "run":
-        rules = policy.Policy()
-        if args.policy:  # read here, so that a broken policy stops the start with one line
-            try:
-                rules = policy.load(args.policy.read_text())
-            except (OSError, policy.PolicyError, yaml.YAMLError) as err:
-                print(f"tfmodel run: --policy {args.policy}: {err}", file=sys.stderr)
-                return 2
-        return run_operator(
-            args.namespace, args.liveness, args.metrics_port, args.log_format, args.verbose,
-            args.leader_elect, rules,
-        )  # fmt: skip
+        try:
+            chosen = settings.from_arguments(args)
+        except settings.SettingsError as err:
+            print(f"tfmodel run: {err}", file=sys.stderr)
+            return 2
+        return run_operator(chosen)
     if args.command == "export":
         return export_model(args)
     if args.command == "predict":
@@ -77,46 +50,36 @@ def main(argv: Sequence[str] | None = None) -> int:
     return render_file(args.filename)
 
 
-def run_operator(
-    namespaces: list[str] | None,
-    liveness: str | None,
-    metrics_port: int,
-    log_format: str,
-    verbose: bool,
-    leader_elect: bool = False,
-    rules: policy.Policy | None = None,
-) -> int:
+def run_operator(chosen: settings.Settings) -> int:
     import kopf  # imported here: `tfmodel render` needs no cluster libraries
 
     import tfmodel_operator.controller.kopf_wiring  # noqa: F401  (registers the handlers)
-    from tfmodel_operator.controller import metrics
-
-    if metrics_port:
-        metrics.serve(metrics_port)
-
-    kopf.configure(verbose=verbose, log_format=kopf.LogFormat[log_format.upper()])
-    if not verbose:  # kopf logs every handled event ("Handler ... succeeded"): thousands a second
-        logging.getLogger("kopf.objects").setLevel(logging.WARNING)
-    from tfmodel_operator.controller import election
+    from tfmodel_operator.controller import election, metrics
     from tfmodel_operator.controller.kube import connect
 
+    if chosen.metrics_port:
+        metrics.serve(chosen.metrics_port)
+    kopf.configure(verbose=chosen.verbose, log_format=kopf.LogFormat[chosen.log_format.upper()])
+    if not chosen.verbose:  # kopf logs every handled event ("Handler ... succeeded"): many a second
+        logging.getLogger("kopf.objects").setLevel(logging.WARNING)
+    logging.getLogger(__name__).info("tfmodel-operator %s: %s", __version__, chosen.describe())
+
     lease = ("", "")  # (namespace, identity) of the Lease this process holds, if it leads
-    if leader_elect:
+    if chosen.leader_elect:
         connect()  # the Lease is read and renewed with the same credentials
-        seconds = int(os.environ.get("TFMODEL_LEASE_SECONDS", "15"))
-        namespace = os.environ.get("POD_NAMESPACE", "tfmodel-system")
-        lease = (
-            namespace,
-            election.wait_for_leadership(namespace, vocabulary.FIELD_MANAGER, seconds),
+        namespace = chosen.lease_namespace
+        identity = election.wait_for_leadership(
+            namespace, vocabulary.FIELD_MANAGER, chosen.lease_seconds
         )
+        lease = (namespace, identity)
     kopf.run(
         standalone=True,
-        clusterwide=not namespaces,
-        namespaces=namespaces or (),
-        liveness_endpoint=liveness,
-        memo=kopf.Memo(namespaces=tuple(namespaces or ()), policy=rules or policy.Policy()),
+        clusterwide=not chosen.namespaces,
+        namespaces=chosen.namespaces,
+        liveness_endpoint=chosen.liveness,
+        memo=kopf.Memo(namespaces=chosen.namespaces, settings=chosen),
     )
-    if leader_elect:  # stopped cleanly: hand over now, before the renewing thread runs again
+    if chosen.leader_elect:  # stopped cleanly: hand over now, before the renewing thread runs
         election.release(lease[0], vocabulary.FIELD_MANAGER, lease[1])
         logging.shutdown()
         os._exit(0)
@@ -124,16 +87,32 @@ def run_operator(
 
 
 def render_file(path: Path) -> int:
-    text = sys.stdin.read() if str(path) == "-" else path.read_text()
+    """Print what a first reconcile would write; a mistake in the file is one line, exit 2."""
+    try:
+        text = sys.stdin.read() if str(path) == "-" else path.read_text()
+        documents = list(yaml.safe_load_all(text))
+    except OSError as err:
+        print(f"tfmodel render: cannot read {path}: {err.strerror or err}", file=sys.stderr)
+        return 2
+    except UnicodeDecodeError as err:
+        print(f"tfmodel render: {path}: not UTF-8 text (byte {err.start})", file=sys.stderr)
+        return 2
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        where = f" line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(err, "problem", None) or err
+        print(f"tfmodel render: {path}{where}: not valid YAML: {problem}", file=sys.stderr)
+        return 2
     children: list[dict[str, Any]] = []
-    for document in yaml.safe_load_all(text):
-        if not document or document.get("kind") != vocabulary.KIND:
+    for document in documents:
+        if not isinstance(document, dict) or document.get("kind") != vocabulary.KIND:
             continue
         try:
             spec.parse(document)
         except spec.InvalidSpec as err:
-            name = document.get("metadata", {}).get("name", "?")
-            print(f"tfmodel render: TFModel {name}: {err}", file=sys.stderr)
+            meta = document.get("metadata")
+            name = meta.get("name", "?") if isinstance(meta, dict) else "?"
+            print(f"tfmodel render: {path}: TFModel {name}: {err}", file=sys.stderr)
             return 2
         # What a first reconcile writes: nothing observed, so exported versions wait.
         children.extend(decide.first_outcome(document, datetime.now(UTC)).manifests)

@@ -7,10 +7,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from tfmodel_operator import __version__
+
 DEFAULT_IMAGE = "tensorflow/serving:2.20.0"
 DEFAULT_GPU_RESOURCE = "nvidia.com/gpu"
 DEFAULT_CONFIG_POLL_SECONDS = 30
-DEFAULT_EXPORT_IMAGE = "ghcr.io/tfmodel/tfmodel-exporter:0.1.0"
+DEFAULT_EXPORT_IMAGE = f"ghcr.io/tfmodel/tfmodel-exporter:{__version__}"
 # The keras.applications the exporter builds (a constructor with a preprocess_input); the CRD
 # has the same enum, and a test checks both against the installed Keras.
 APPLICATIONS = (

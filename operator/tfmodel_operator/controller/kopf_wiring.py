@@ -14,7 +14,6 @@ finalizer, no progress annotations), so a TFModel stays deletable without the op
 """
 
 import asyncio
-import os
 import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -25,8 +24,8 @@ from tfmodel_operator import vocabulary
 from tfmodel_operator.controller.decision.observed import Key, Packed, owner_key, pack
 from tfmodel_operator.controller.kube import Kube, connect
 from tfmodel_operator.controller.metrics import QUEUE_DEPTH
-from tfmodel_operator.controller.policy import Policy
-from tfmodel_operator.controller.reconciler import Reconciler, Settings, Watched
+from tfmodel_operator.controller.reconciler import Reconciler, Watched
+from tfmodel_operator.controller.settings import Settings
 from tfmodel_operator.controller.workqueue import WorkQueue
 
 OWNED = {vocabulary.LABEL_MANAGED_BY: vocabulary.FIELD_MANAGER}
@@ -37,18 +36,6 @@ CHILD_EVENT_DELAY = 1.0
 WATCHED = [("apps", "deployments"), ("batch", "jobs"), ("v1", "services"),
            ("v1", "configmaps"), ("v1", "pods"), ("policy", "poddisruptionbudgets"),
            ("networking.k8s.io", "networkpolicies")]  # fmt: skip
-
-
-def settings_from_environment(rules: Policy) -> tuple[Settings, float, int]:
-    settings = Settings(
-        poll_seconds=float(os.environ.get("TFMODEL_POLL_SECONDS", "2")),
-        slow_check_seconds=float(os.environ.get("TFMODEL_SLOW_CHECK_SECONDS", "300")),
-        reload_grace_seconds=float(os.environ.get("TFMODEL_RELOAD_GRACE_SECONDS", "120")),
-        policy=rules,
-    )
-    resync = float(os.environ.get("TFMODEL_RESYNC_SECONDS", "30"))
-    workers = int(os.environ.get("TFMODEL_WORKERS", "8"))
-    return settings, resync, workers
 
 
 @kopf.on.startup()
@@ -63,17 +50,16 @@ async def start(
     # its own objects, not every ConfigMap or pod in the cluster.
     for group, plural in WATCHED:
         settings.watching.label_selectors[group, plural] = OWNED_SELECTOR
-    # The platform policy comes from `tfmodel run --policy` (none: anything the schema admits).
-    reconcile_settings, resync, workers = settings_from_environment(memo.get("policy") or Policy())
+    run: Settings = memo.settings  # read once by `tfmodel run`
     memo.indexes = {name: kwargs[name] for name in INDEXES}  # kopf keeps them up to date
     memo.queue = WorkQueue[Key]()
-    memo.reconciler = Reconciler(Kube(connect()), reconcile_settings)
-    memo.pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="reconcile")
+    memo.reconciler = Reconciler(Kube(connect()), run)
+    memo.pool = ThreadPoolExecutor(max_workers=run.workers, thread_name_prefix="reconcile")
     memo.warm = asyncio.Event()  # set by the first event: every index is filled by then
-    memo.tasks = [asyncio.create_task(work(memo, logger)) for _ in range(workers)]
-    memo.tasks.append(asyncio.create_task(poll_forever(memo, reconcile_settings.poll_seconds)))
-    memo.tasks.append(asyncio.create_task(resync_forever(memo, resync)))
-    logger.info("Started tfmodel-operator: %d workers, resync every %.0f s", workers, resync)
+    memo.tasks = [asyncio.create_task(work(memo, logger)) for _ in range(run.workers)]
+    memo.tasks.append(asyncio.create_task(poll_forever(memo, run.poll_seconds)))
+    memo.tasks.append(asyncio.create_task(resync_forever(memo, run.resync_seconds)))
+    logger.info("Started tfmodel-operator: %d workers", run.workers)
 
 
 @kopf.on.cleanup()

@@ -31,20 +31,12 @@ from tfmodel_operator.controller.decision.observed import (
 from tfmodel_operator.controller.decision.plan import Move, PodServing
 from tfmodel_operator.controller.decision.promotion import Check
 from tfmodel_operator.controller.kube import Kube, Refused, Taken
-from tfmodel_operator.controller.policy import Policy
+from tfmodel_operator.controller.settings import Settings
 
 log = logging.getLogger(__name__)
 
 # Our own writes stay visible this long even if the watch has not shown them yet.
 FRESH_SECONDS = 30.0
-
-
-@dataclass(frozen=True)
-class Settings:
-    poll_seconds: float = 2.0  # how often a config change on its way into TF Serving is checked
-    slow_check_seconds: float = 300.0  # how often TF Serving is asked when nothing is moving
-    reload_grace_seconds: float = 120.0  # kubelet's ConfigMap delay on top of TF Serving's poll
-    policy: Policy = field(default_factory=Policy)  # what TFModel authors may ask for
 
 
 class Watched(NamedTuple):
