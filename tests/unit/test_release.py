@@ -20,12 +20,7 @@ def test_every_image_tag_of_ours_is_the_package_version() -> None:
     assert f"ghcr.io/tfmodel/tfmodel-exporter:{__version__}" == DEFAULT_EXPORT_IMAGE
     files = ["manifests/operator.yaml", "crds/tfmodels.serving.tfmodel.io.yaml", "README.md",
              "Dockerfile", "Dockerfile.export"]  # fmt: skip
-    tags = {
-        (name, tag)
-        for name in files
-        for tag in re.findall(
-            r"tfmodel-(?:operator|exporter):([0-9][\w.]*\w)", (REPO / name).read_text()
-        )  # fmt: skip
-    }
+    ours = re.compile(r"tfmodel-(?:operator|exporter):([0-9][\w.]*\w)")
+    tags = {(name, tag) for name in files for tag in ours.findall((REPO / name).read_text())}
     assert tags
     assert {tag for _, tag in tags} == {__version__}, sorted(tags)
