@@ -6,7 +6,7 @@ CLUSTER := .cluster
 # kubectl and the control-plane binaries, built by tests/cluster/build.sh, linked here.
 export PATH := $(CURDIR)/$(CLUSTER)/bin:$(CURDIR)/$(VENV)/bin:$(PATH)
 
-.PHONY: help install cluster-build cluster-up cluster-down lint test test-unit test-integration demo run bench clean
+.PHONY: help install cluster-build cluster-up cluster-down lint graph test test-unit test-integration demo run bench clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -29,10 +29,14 @@ cluster-up: cluster-build  ## start the local control plane; writes .cluster/kub
 cluster-down:  ## stop exactly the processes cluster-up started
 	tests/cluster/down.sh $(CLUSTER)
 
-lint: install  ## ruff and mypy
+lint: install  ## ruff, mypy, and the import contracts between the modules (import-linter)
 	$(VENV)/bin/ruff check operator tests
 	$(VENV)/bin/ruff format --check operator tests
 	$(VENV)/bin/mypy
+	$(VENV)/bin/lint-imports --no-cache
+
+graph: install  ## print the package's modules, their sizes and what each imports
+	$(PY) tests/tools/module_graph.py
 
 test-unit: install  ## pure code: no cluster, no network, no TensorFlow
 	$(VENV)/bin/pytest tests/unit

@@ -3,7 +3,6 @@ version for TF Serving, or ask a served model to classify an image."""
 
 import argparse
 import contextlib
-import logging
 import os
 import signal
 import sys
@@ -42,48 +41,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         except settings.SettingsError as err:
             print(f"tfmodel run: {err}", file=sys.stderr)
             return 2
-        return run_operator(chosen)
+        from tfmodel_operator.controller import kopf_wiring  # imports kopf: only for `run`
+
+        return kopf_wiring.run(chosen)
     if args.command == "export":
         return export_model(args)
     if args.command == "predict":
         return predict_image(args)
     return render_file(args.filename)
-
-
-def run_operator(chosen: settings.Settings) -> int:
-    import kopf  # imported here: `tfmodel render` needs no cluster libraries
-
-    import tfmodel_operator.controller.kopf_wiring  # noqa: F401  (registers the handlers)
-    from tfmodel_operator.controller import election, metrics
-    from tfmodel_operator.controller.kube import connect
-
-    if chosen.metrics_port:
-        metrics.serve(chosen.metrics_port)
-    kopf.configure(verbose=chosen.verbose, log_format=kopf.LogFormat[chosen.log_format.upper()])
-    if not chosen.verbose:  # kopf logs every handled event ("Handler ... succeeded"): many a second
-        logging.getLogger("kopf.objects").setLevel(logging.WARNING)
-    logging.getLogger(__name__).info("tfmodel-operator %s: %s", __version__, chosen.describe())
-
-    lease = ("", "")  # (namespace, identity) of the Lease this process holds, if it leads
-    if chosen.leader_elect:
-        connect()  # the Lease is read and renewed with the same credentials
-        namespace = chosen.lease_namespace
-        identity = election.wait_for_leadership(
-            namespace, vocabulary.FIELD_MANAGER, chosen.lease_seconds
-        )
-        lease = (namespace, identity)
-    kopf.run(
-        standalone=True,
-        clusterwide=not chosen.namespaces,
-        namespaces=chosen.namespaces,
-        liveness_endpoint=chosen.liveness,
-        memo=kopf.Memo(namespaces=chosen.namespaces, settings=chosen),
-    )
-    if chosen.leader_elect:  # stopped cleanly: hand over now, before the renewing thread runs
-        election.release(lease[0], vocabulary.FIELD_MANAGER, lease[1])
-        logging.shutdown()
-        os._exit(0)
-    return 0
 
 
 def render_file(path: Path) -> int:

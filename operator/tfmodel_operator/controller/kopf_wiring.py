@@ -1,4 +1,5 @@
-"""The kopf wiring, and the only module that imports kopf.
+"""Running the operator (`tfmodel run` starts here), and the kopf wiring: the only module that
+imports kopf.
 
 kopf's watch streams feed in-memory indexes of slim projections: TFModels, and the
 ConfigMaps, Services, Deployments, Jobs and pods that carry the operator's label, keyed by the
@@ -14,19 +15,24 @@ finalizer, no progress annotations), so a TFModel stays deletable without the op
 """
 
 import asyncio
+import logging
+import os
 import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import kopf
 
-from tfmodel_operator import vocabulary
+from tfmodel_operator import __version__, vocabulary
+from tfmodel_operator.controller import election, metrics
 from tfmodel_operator.controller.decision.observed import Key, Packed, owner_key, pack
 from tfmodel_operator.controller.kube import Kube, connect
 from tfmodel_operator.controller.metrics import QUEUE_DEPTH
 from tfmodel_operator.controller.reconciler import Reconciler, Watched
 from tfmodel_operator.controller.settings import Settings
 from tfmodel_operator.controller.workqueue import WorkQueue
+
+log = logging.getLogger(__name__)
 
 OWNED = {vocabulary.LABEL_MANAGED_BY: vocabulary.FIELD_MANAGER}
 OWNED_SELECTOR = f"{vocabulary.LABEL_MANAGED_BY}={vocabulary.FIELD_MANAGER}"
@@ -67,6 +73,37 @@ async def stop(memo: kopf.Memo, **_: Any) -> None:
     for task in memo.tasks:
         task.cancel()
     memo.pool.shutdown(wait=False, cancel_futures=True)
+
+
+def run(chosen: Settings) -> int:
+    """Run the operator until it is stopped: metrics, leader election, then kopf."""
+    if chosen.metrics_port:
+        metrics.serve(chosen.metrics_port)
+    kopf.configure(verbose=chosen.verbose, log_format=kopf.LogFormat[chosen.log_format.upper()])
+    if not chosen.verbose:  # kopf logs every handled event ("Handler ... succeeded"): many a second
+        logging.getLogger("kopf.objects").setLevel(logging.WARNING)
+    log.info("tfmodel-operator %s: %s", __version__, chosen.describe())
+
+    lease = ("", "")  # (namespace, identity) of the Lease this process holds, if it leads
+    if chosen.leader_elect:
+        connect()  # the Lease is read and renewed with the same credentials
+        namespace = chosen.lease_namespace
+        identity = election.wait_for_leadership(
+            namespace, vocabulary.FIELD_MANAGER, chosen.lease_seconds
+        )
+        lease = (namespace, identity)
+    kopf.run(
+        standalone=True,
+        clusterwide=not chosen.namespaces,
+        namespaces=chosen.namespaces,
+        liveness_endpoint=chosen.liveness,
+        memo=kopf.Memo(namespaces=chosen.namespaces, settings=chosen),
+    )
+    if chosen.leader_elect:  # stopped cleanly: hand over now, before the renewing thread runs
+        election.release(lease[0], vocabulary.FIELD_MANAGER, lease[1])
+        logging.shutdown()
+        os._exit(0)
+    return 0
 
 
 # --- the caches ------------------------------------------------------------------------------

@@ -14,7 +14,7 @@ from typing import Any
 
 from kubernetes import client
 from kubernetes import config as kubeconfig
-from kubernetes.client.exceptions import ApiException
+from kubernetes.client.exceptions import ApiException as ApiException  # the API's passing trouble
 
 from tfmodel_operator import vocabulary
 from tfmodel_operator.controller.decision.conditions import Event

@@ -14,8 +14,6 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import NamedTuple
 
-from kubernetes.client.exceptions import ApiException
-
 from tfmodel_operator.controller import metrics, spec, tfserving
 from tfmodel_operator.controller.decision import conditions, decide, ownership, reasons
 from tfmodel_operator.controller.decision.observed import (
@@ -30,7 +28,7 @@ from tfmodel_operator.controller.decision.observed import (
 )
 from tfmodel_operator.controller.decision.plan import Move, PodServing
 from tfmodel_operator.controller.decision.promotion import Check
-from tfmodel_operator.controller.kube import Kube, Refused, Taken
+from tfmodel_operator.controller.kube import ApiException, Kube, Refused, Taken
 from tfmodel_operator.controller.settings import Settings
 
 log = logging.getLogger(__name__)
