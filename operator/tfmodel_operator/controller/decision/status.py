@@ -29,7 +29,6 @@ from tfmodel_operator.controller.decision.reasons import (
     APPLIED,
     AS_EXPECTED,
     CONFIG_APPLIED,
-    CREATING,
     DEGRADED,
     EXPORT_FAILED,
     EXPORT_REFUSED,
@@ -40,25 +39,22 @@ from tfmodel_operator.controller.decision.reasons import (
     LABEL_MOVE_PENDING,
     LOADING,
     NO_POD_ANSWERED,
-    PROGRESS_DEADLINE_EXCEEDED,
     PROGRESSING,
     PROMOTION_BLOCKED,
     READY,
     RECONCILING,
     RELOAD_NOT_SEEN,
-    REPLICA_FAILURE,
-    ROLLING_OUT,
     ROLLOUT_COMPLETE,
     SCALED_TO_ZERO,
     SERVING,
     STALLED,
     TERMINAL,
     UNAVAILABLE,
-    UNSCHEDULABLE,
     VERSION_LOAD_FAILED,
     WAITING_FOR_RELOAD,
 )
 from tfmodel_operator.controller.decision.render.names import endpoints
+from tfmodel_operator.controller.decision.rollout import degraded_cause, rollout_progress
 
 Manifest = dict[str, Any]
 
@@ -93,7 +89,7 @@ def compute(
     config = config_applied(tfmodel, decision, observed, now, reload_grace)
     exported = export_verdict(exports)
     stuck = (VERSION_LOAD_FAILED, PROMOTION_BLOCKED, RELOAD_NOT_SEEN, EXPORT_FAILED, EXPORT_REFUSED)
-    degraded = degraded_cause(observed) or next(
+    degraded = degraded_cause(observed.deployment, observed.pods) or next(
         ((True, v[1], v[2]) for v in (exported, config) if v[1] in stuck), None
     )
     moving = (*IN_TRANSITION, EXPORT_RUNNING)
@@ -287,50 +283,6 @@ def served_labels(plan: Plan, answered: list[PodServing]) -> dict[str, tuple[int
             version, count = max(counts.items(), key=lambda item: (item[1], item[0]))
             result[label] = (version, count)
     return result
-
-
-def degraded_cause(observed: World) -> Verdict | None:
-    """What needs a human in the Deployment and its pods; a stuck rollout before a pod that is
-    only waiting for capacity (the scheduler's words are kept in the message)."""
-    waiting = None
-    for pod in sorted(observed.pods, key=lambda p: str(p["metadata"]["name"])):
-        scheduled = find_condition(pod.get("status", {}), "PodScheduled")
-        if (
-            scheduled
-            and scheduled.get("status") == "False"
-            and scheduled.get("reason") == UNSCHEDULABLE
-        ):
-            name = pod["metadata"]["name"]
-            waiting = f"Pod {name} cannot be scheduled: {scheduled.get('message', '')}"
-            break
-    dep_status = (observed.deployment or {}).get("status", {})
-    progressing = find_condition(dep_status, "Progressing")
-    if progressing and progressing.get("reason") == PROGRESS_DEADLINE_EXCEEDED:
-        message = str(progressing.get("message", ""))
-        return True, PROGRESS_DEADLINE_EXCEEDED, f"{message}; {waiting}" if waiting else message
-    failure = find_condition(dep_status, "ReplicaFailure")
-    if failure and failure.get("status") == "True":
-        return True, REPLICA_FAILURE, str(failure.get("message", ""))
-    return (True, UNSCHEDULABLE, waiting) if waiting else None
-
-
-def rollout_progress(tfmodel: TFModel, deployment: Manifest) -> Verdict | None:
-    if not deployment:
-        return True, CREATING, "Creating the Deployment"
-    spec_replicas = deployment.get("spec", {}).get("replicas", tfmodel.replicas)
-    status = deployment.get("status", {})
-    if status.get("observedGeneration", 0) < deployment["metadata"].get("generation", 0):
-        return True, ROLLING_OUT, "The Deployment controller has not seen the latest spec yet"
-    updated = status.get("updatedReplicas", 0)
-    available = status.get("availableReplicas", 0)
-    total = status.get("replicas", 0)
-    if updated < spec_replicas or available < spec_replicas or total > spec_replicas:
-        return (
-            True,
-            ROLLING_OUT,
-            f"{updated} of {spec_replicas} pods updated, {available} available, {total} in total",
-        )
-    return None
 
 
 def readiness(
