@@ -12,26 +12,10 @@ from kubernetes import client, config
 
 from support.cluster import running_cluster
 from support.operator import Operators, install, service_account_kubeconfig
+from support.operator_settings import OPERATOR_SETTINGS
 from support.polling import wait_until
 from support.serving_pods import ServingPods
 from support.tfserving_standin import make_saved_model
-
-RESYNC_SECONDS = 3
-RELOAD_GRACE_SECONDS = 5
-# Short periods so that tests see in seconds what takes a minute in a real cluster.
-OPERATOR_SETTINGS = {
-    "TFMODEL_RESYNC_SECONDS": str(RESYNC_SECONDS),
-    "TFMODEL_POLL_SECONDS": "0.5",
-    # A settled TFModel's pods are asked again this often (in a cluster a pod whose TF Serving
-    # stops answering also turns unready, which brings a reconcile at once; kwok pods do not).
-    "TFMODEL_SLOW_CHECK_SECONDS": "4",
-    "TFMODEL_LEADER_ELECT": "true",
-    "TFMODEL_LEASE_SECONDS": "4",
-    "TFMODEL_POLICY_FILE": str(
-        Path(__file__).resolve().parents[1] / "support" / "platform-policy.yaml"
-    ),
-    "TFMODEL_RELOAD_GRACE_SECONDS": str(RELOAD_GRACE_SECONDS),
-}
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

@@ -13,9 +13,12 @@ import time
 from pathlib import Path
 from typing import Any
 
-from conftest import RESYNC_SECONDS
 from kubernetes import client
-from test_operator import (
+
+from support.export_pods import EXPORT_JOBS, fail_export_pods, running_export_pod
+from support.operator_settings import RESYNC_SECONDS
+from support.polling import wait_until
+from support.tfmodel_api import (
     condition,
     create,
     models_config,
@@ -26,21 +29,12 @@ from test_operator import (
     wait_fully_served,
     wait_settled,
 )
-from test_versions import vgg16
-
-from support.polling import wait_until
+from support.tfmodels import vgg16
 from support.tfserving_standin import make_saved_model
-
-EXPORT_JOBS = "app.kubernetes.io/instance=vgg16,app.kubernetes.io/component=export"
 
 
 def export_jobs(batch: client.BatchV1Api, namespace: str) -> list[client.V1Job]:
     return batch.list_namespaced_job(namespace, label_selector=EXPORT_JOBS).items  # type: ignore[no-any-return]
-
-
-def running_export_pod(core: client.CoreV1Api, namespace: str) -> client.V1Pod | None:
-    pods = core.list_namespaced_pod(namespace, label_selector=EXPORT_JOBS).items
-    return next((p for p in pods if p.status.phase == "Running"), None)
 
 
 def test_export_job_publishes_a_version_that_is_served_only_afterwards(
@@ -102,21 +96,6 @@ def test_export_job_publishes_a_version_that_is_served_only_afterwards(
     assert "version 2 was published by Job" in condition(tfm, "Degraded")["message"]
     assert [j.metadata.name for j in export_jobs(batch, namespace)] == [job.metadata.name]
     assert {"version": 2, "state": "AVAILABLE", "availableReplicas": 2} in tfm["status"]["versions"]  # fmt: skip
-
-
-def fail_export_pods(
-    core: client.CoreV1Api, namespace: str, message: str, stop: threading.Event
-) -> None:
-    """Report every running export pod as failed with `message`, as a kubelet would."""
-    while not stop.wait(0.1):
-        pod = running_export_pod(core, namespace)
-        if pod is None:
-            continue
-        terminated = {"exitCode": 1, "reason": "Error", "message": message}
-        status = {"phase": "Failed", "containerStatuses": [{
-            "name": "export", "image": pod.spec.containers[0].image, "imageID": "", "ready": False,
-            "restartCount": 0, "state": {"terminated": terminated}}]}  # fmt: skip
-        core.patch_namespaced_pod_status(pod.metadata.name, namespace, {"status": status})
 
 
 def test_failed_export_is_reported_with_the_pod_message_and_serving_goes_on(

@@ -7,12 +7,12 @@ import signal
 import time
 from pathlib import Path
 
-from conftest import OPERATOR_SETTINGS
 from kubernetes import client
-from test_operator import create
 
 from support.operator import Operators
+from support.operator_settings import OPERATOR_SETTINGS
 from support.polling import wait_until
+from support.tfmodel_api import create
 from support.tfmodels import tfmodel
 
 LEASE_SECONDS = float(OPERATOR_SETTINGS["TFMODEL_LEASE_SECONDS"])

@@ -12,13 +12,13 @@ from pathlib import Path
 from typing import Any
 
 from kubernetes import client
-from test_exports import fail_export_pods
-from test_operator import condition, patch_spec, read, serve_ready, wait_for_condition
-from test_versions import vgg16
 
 from support.contract_models import make_contract_model
+from support.export_pods import fail_export_pods
 from support.gitops import argocd_health, kstatus
 from support.polling import wait_until
+from support.tfmodel_api import condition, patch_spec, read, serve_ready, wait_for_condition
+from support.tfmodels import vgg16
 from support.tfserving_standin import make_broken_version
 
 

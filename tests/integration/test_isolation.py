@@ -7,9 +7,12 @@ import time
 from pathlib import Path
 from typing import Any
 
-from conftest import RESYNC_SECONDS
 from kubernetes import client
-from test_operator import (
+
+from support.hostile_serving import HostileServing
+from support.operator_settings import RESYNC_SECONDS
+from support.polling import wait_until
+from support.tfmodel_api import (
     condition,
     create,
     patch_spec,
@@ -18,11 +21,7 @@ from test_operator import (
     serving_pods,
     wait_for_condition,
 )
-from test_versions import vgg16
-
-from support.hostile_serving import HostileServing
-from support.polling import wait_until
-from support.tfmodels import tfmodel
+from support.tfmodels import tfmodel, vgg16
 from support.tfserving_standin import make_broken_version
 
 HUGE_VERSION = json.dumps({"model_version_status": [

@@ -9,7 +9,10 @@ from pathlib import Path
 from typing import Any
 
 from kubernetes import client
-from test_operator import (
+
+from support.contract_models import Change, make_contract_model
+from support.label_watch import LabelWatch
+from support.tfmodel_api import (
     condition,
     patch_spec,
     read,
@@ -18,9 +21,6 @@ from test_operator import (
     wait_for_condition,
     wait_settled,
 )
-
-from support.contract_models import Change, make_contract_model
-from support.label_watch import LabelWatch
 from support.tfmodels import tfmodel
 
 VERSIONS = {1: Change.NONE, 2: Change.NONE, 3: Change.INPUT_RENAMED,

@@ -10,10 +10,12 @@ import time
 from pathlib import Path
 from typing import Any
 
-from conftest import RESYNC_SECONDS
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
-from test_operator import (
+
+from support.operator_settings import RESYNC_SECONDS
+from support.polling import wait_until
+from support.tfmodel_api import (
     GROUP,
     PLURAL,
     VERSION,
@@ -25,8 +27,6 @@ from test_operator import (
     wait_for_condition,
     wait_settled,
 )
-
-from support.polling import wait_until
 from support.tfmodels import tfmodel
 from tfmodel_operator.controller import spec
 from tfmodel_operator.controller.decision.render import names

@@ -11,9 +11,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import RELOAD_GRACE_SECONDS
 from kubernetes import client
-from test_operator import (
+
+from support.label_watch import LabelWatch
+from support.operator_settings import RELOAD_GRACE_SECONDS
+from support.polling import wait_until
+from support.tfmodel_api import (
     condition,
     patch_spec,
     read,
@@ -22,17 +25,8 @@ from test_operator import (
     wait_for_condition,
     wait_settled,
 )
-
-from support.label_watch import LabelWatch
-from support.polling import wait_until
-from support.tfmodels import tfmodel
+from support.tfmodels import vgg16
 from support.tfserving_standin import make_broken_version
-
-
-def vgg16(**spec: Any) -> dict[str, Any]:
-    fields = {"versionPolicy": {"specific": {"versions": [1]}}, "versionLabels": {"stable": 1},
-              "replicas": 2, "configPollSeconds": 1, **spec}  # fmt: skip
-    return tfmodel("vgg16", **fields)
 
 
 def pod_ids(core: client.CoreV1Api, namespace: str) -> set[tuple[str, str]]:

@@ -101,3 +101,10 @@ def invalid_body(changes: list[Callable[[Body], None]]) -> Body:
     for change in changes:
         change(body)
     return body
+
+
+def vgg16(**spec: Any) -> dict[str, Any]:
+    """The TFModel most integration tests serve: version 1 as stable on 2 pods, polled each second."""
+    fields = {"versionPolicy": {"specific": {"versions": [1]}}, "versionLabels": {"stable": 1},
+              "replicas": 2, "configPollSeconds": 1, **spec}  # fmt: skip
+    return tfmodel("vgg16", **fields)
