@@ -97,7 +97,7 @@ def run(chosen: Settings) -> int:
         clusterwide=not chosen.namespaces,
         namespaces=chosen.namespaces,
         liveness_endpoint=chosen.liveness,
-        memo=kopf.Memo(namespaces=chosen.namespaces, settings=chosen),
+        memo=kopf.Memo(settings=chosen),
     )
     if chosen.leader_elect:  # stopped cleanly: hand over now, before the renewing thread runs
         election.release(lease[0], vocabulary.FIELD_MANAGER, lease[1])
