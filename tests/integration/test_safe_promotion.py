@@ -21,7 +21,7 @@ from support.tfmodel_api import (
     wait_for_condition,
     wait_settled,
 )
-from support.tfmodels import tfmodel
+from support.tfmodels import vgg16
 
 VERSIONS = {1: Change.NONE, 2: Change.NONE, 3: Change.INPUT_RENAMED,
             4: Change.IMAGE_BYTES_DROPPED, 5: Change.OUTPUT_DTYPE, 6: Change.NAN}  # fmt: skip
@@ -34,10 +34,8 @@ def contract_versions(models: Path, versions: dict[int, Change]) -> None:
         make_contract_model(models / "vgg16" / str(version), version, change)
 
 
-def vgg16(versions: list[int], **spec: Any) -> dict[str, Any]:
-    fields = {"versionPolicy": {"specific": {"versions": versions}}, "versionLabels": {"stable": 1},
-              "replicas": 2, "configPollSeconds": 1, **spec}  # fmt: skip
-    return tfmodel("vgg16", **fields)
+def serving(versions: list[int]) -> dict[str, Any]:
+    return vgg16(versionPolicy={"specific": {"versions": versions}})
 
 
 def pod_ids(core: client.CoreV1Api, namespace: str) -> set[tuple[str, str]]:
@@ -63,7 +61,7 @@ def test_a_label_moves_only_to_a_version_that_keeps_the_contract(
 ) -> None:
     namespace, models = models_namespace
     contract_versions(models, VERSIONS)
-    serve_ready(custom, namespace, serve, vgg16(sorted(VERSIONS)))
+    serve_ready(custom, namespace, serve, serving(sorted(VERSIONS)))
     before = pod_ids(core, namespace)
     ips = [p.status.pod_ip for p in serving_pods(core, namespace, "vgg16")]
     watch = LabelWatch(ips, "stable")
@@ -129,7 +127,7 @@ def test_a_pod_that_times_out_on_the_smoke_request_holds_the_move(
 ) -> None:
     namespace, models = models_namespace
     contract_versions(models, {1: Change.NONE, 2: Change.NONE})
-    pods = serve_ready(custom, namespace, serve, vgg16([1, 2]))
+    pods = serve_ready(custom, namespace, serve, serving([1, 2]))
     slow = sorted(pods.servers)[0]
     pods.servers[slow].predict_delays[2] = 30.0  # version 2 answers predicts after 30 s there
     ips = [p.status.pod_ip for p in serving_pods(core, namespace, "vgg16")]
