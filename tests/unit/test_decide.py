@@ -1,6 +1,7 @@
 """decide: one TFModel and what is observed of it -> what to write, without a cluster."""
 
 import copy
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -11,6 +12,7 @@ from tfmodel_operator.controller.decision import decide, observed
 from tfmodel_operator.controller.decision.decide import Outcome, is_applied
 from tfmodel_operator.controller.decision.observed import Observed
 from tfmodel_operator.controller.decision.plan import PodServing, VersionStatus
+from tfmodel_operator.controller.decision.promotion import Check
 
 NOW = datetime(2026, 11, 26, 12, 0, 0, tzinfo=UTC)
 UID = "5f0c-tfmodel"
@@ -175,3 +177,33 @@ def test_is_applied_ignores_server_defaults_and_dropped_zero_values_but_not_diff
     assert not is_applied(desired, {"spec": {**live["spec"], "volume": {"readOnly": True}}})
     assert not is_applied({"readOnly": True}, {})
     assert not is_applied(desired, {})
+
+
+def test_a_gated_label_move_asks_for_its_check_then_moves_or_is_blocked() -> None:
+    """stable 1 -> 2 with version 2 AVAILABLE everywhere: decide asks for the check of (1, 2)
+    and writes nothing; a passed check moves the label; a failed one leaves models.config as it
+    is and says PromotionBlocked."""
+    world = settled_world(body(versionLabels={"stable": 1}))
+    moved = body(versionLabels={"stable": 2})
+    both = tuple(VersionStatus(v, "AVAILABLE") for v in (1, 2))
+    pods = tuple(PodServing(p, both, (("stable", 1),)) for p in ("vgg16-a", "vgg16-b"))
+    asking = Observed({**moved, "status": world.tfmodel["status"]}, world.children, serving=pods)  # type: ignore[index]
+
+    unchecked = decide.decide(asking, NOW)
+    assert unchecked.checks_due == ((1, 2),)
+    assert "ConfigMap" not in kinds(unchecked.apply)
+
+    passed = decide.decide(replace(asking, checks={(1, 2): Check(1, 2, passed=True)}), NOW)
+    assert passed.checks_due == ()
+    (config_map,) = [m for m in passed.apply if m["kind"] == "ConfigMap"]
+    assert "key: 'stable' value: 2" in config_map["data"]["models.config"]
+
+    failed = Check(
+        1, 2, passed=False, message="smoke request to signature serving_default: HTTP 500"
+    )
+    blocked = decide.decide(replace(asking, checks={(1, 2): failed}), NOW)
+    assert "ConfigMap" not in kinds(blocked.apply)
+    assert blocked.status is not None
+    stalled = next(c for c in blocked.status["conditions"] if c["type"] == "Stalled")
+    assert (stalled["status"], stalled["reason"]) == ("True", "PromotionBlocked")
+    assert "HTTP 500" in stalled["message"]
