@@ -15,7 +15,7 @@ from typing import Any
 
 import tensorflow as tf
 
-from support.tfserving_standin import _publish_dir as publish_dir
+from support.tfserving_standin import publish_dir
 from tfmodel_operator.vocabulary import (
     BYTES_INPUT,
     IMAGE_INPUT,
