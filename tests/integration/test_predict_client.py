@@ -1,7 +1,7 @@
 """`tfmodel predict` against TF Serving's REST API.
 
 No tensorflow_model_server binary can be installed here, so the server is the tests' TF Serving
-STAND-IN (tests/support/tfserving_standin.py), which loads the exported SavedModels with real
+STAND-IN (tests/support/tfserving_standin/), which loads the exported SavedModels with real
 TensorFlow and answers with TF Serving's JSON and error shapes. The models are real exports
 (random weights): version 1 is VGG16, version 2 a MobileNetV2 (small and quick, and it answers
 differently, which is what the routing tests need). Labels: stable -> 1, canary -> 2.
