@@ -185,7 +185,9 @@ def by_verb(events: list[dict[str, Any]]) -> dict[str, int]:
 
 class StatusResponder:
     """Versions 1 and 2 AVAILABLE; a label resolves to what `labels` says (the benchmark updates
-    it when it sees a new models.config, as TF Serving would after its poll)."""
+    it when it sees a new models.config, as TF Serving would after its poll). Each version has
+    one signature (x float [-1, 2] -> y) and answers a predict with zeros, so a label move
+    passes the promotion checks at the cost of their requests."""
 
     def __init__(self) -> None:
         self.labels: dict[str, dict[str, int]] = {}  # model -> label -> version
@@ -205,6 +207,10 @@ class StatusResponder:
         try:
             while True:
                 request = await reader.readuntil(b"\r\n\r\n")
+                length = next((int(line.split(b":", 1)[1]) for line in request.split(b"\r\n")
+                               if line.lower().startswith(b"content-length:")), 0)  # fmt: skip
+                if length:
+                    await reader.readexactly(length)
                 path = request.split(b" ", 2)[1].decode()
                 status, body = self.route(path)
                 payload = json.dumps(body).encode()
@@ -228,7 +234,17 @@ class StatusResponder:
             if version is None:
                 return "400 Bad Request", {"error": "Unrecognized servable version label"}
             return "200 OK", {"model_spec": {"name": model, "version": str(version)}}
+        if len(parts) == 6 and parts[3] == "versions" and parts[5] == "metadata":
+            return "200 OK", {"model_spec": {"name": model, "signature_name": "", "version": parts[4]},
+                              "metadata": {"signature_def": {"signature_def": SIGNATURES}}}  # fmt: skip
+        if len(parts) == 5 and parts[3] == "versions" and parts[4].endswith(":predict"):
+            return "200 OK", {"outputs": [[0.0, 0.0]]}
         return "404 Not Found", {"error": "not found"}
+
+
+PAIR = {"dtype": "DT_FLOAT", "tensor_shape": {"dim": [{"size": "-1", "name": ""}, {"size": "2", "name": ""}], "unknown_rank": False}}  # fmt: skip
+SIGNATURES = {"serving_default": {"inputs": {"x": {**PAIR, "name": "x:0"}}, "outputs": {"y": {**PAIR, "name": "y:0"}},
+                                  "method_name": "tensorflow/serving/predict", "defaults": {}}}  # fmt: skip
 
 
 # --- the benchmark -----------------------------------------------------------------------------
