@@ -100,19 +100,33 @@ def rss_mb(pid: int) -> float:
     return int(re.search(r"VmRSS:\s+(\d+)", text).group(1)) / 1024  # type: ignore[union-attr]
 
 
+RUNNING: list[Operator] = []  # operators this benchmark started and has not stopped yet
+
+
 class Operator:
+    """`tfmodel run` as the operator's ServiceAccount; stopped by `stop`, or at exit."""
+
     def __init__(self, kubeconfig: Path, log: Path) -> None:
         env = {**os.environ, "KUBECONFIG": str(kubeconfig)}
         tfmodel_bin = Path(sys.executable).parent / "tfmodel"
         self.log = log.open("ab")
+        start = self.log.tell()  # the log is appended to: look only at what this process writes
         self.process = subprocess.Popen(
             [tfmodel_bin, "run", "--all-namespaces", f"--metrics-port={METRICS_PORT}"],
             env=env, stdout=self.log, stderr=self.log,
         )  # fmt: skip
-        wait(lambda: "Started tfmodel-operator" in log.read_text(), "the operator to start", 60)
+        RUNNING.append(self)
+
+        def started() -> bool:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"the operator exited at start; see {log}")
+            return "Started tfmodel-operator" in log.read_bytes()[start:].decode(errors="replace")
+
+        wait(started, "the operator to start", 60)
 
     def stop(self) -> float:
         """SIGTERM; seconds until it exited."""
+        RUNNING.remove(self)
         started = time.monotonic()
         self.process.send_signal(signal.SIGTERM)
         try:
@@ -544,7 +558,9 @@ def main() -> int:
     try:
         results = Bench(kubeconfig, args.n, args.idle).run()
         results["idle_s"] = args.idle
-    finally:
+    finally:  # a failed run leaves no operator and no cluster behind
+        for operator in list(RUNNING):
+            operator.stop()
         subprocess.run([REPO / "tests/cluster/down.sh", RUN], check=False)
     args.out.write_text(json.dumps(results, indent=2) + "\n")
     print(table(results))
