@@ -11,10 +11,11 @@ from typing import Any
 from kubernetes import client
 
 from support.contract_models import Change, make_contract_model
-from support.label_watch import LabelWatch
+from support.label_watch import watch_label
 from support.tfmodel_api import (
     condition,
     patch_spec,
+    pod_ids,
     read,
     serve_ready,
     serving_pods,
@@ -38,10 +39,6 @@ def serving(versions: list[int]) -> dict[str, Any]:
     return vgg16(versionPolicy={"specific": {"versions": versions}})
 
 
-def pod_ids(core: client.CoreV1Api, namespace: str) -> set[tuple[str, str]]:
-    return {(p.metadata.name, p.metadata.uid) for p in serving_pods(core, namespace, "vgg16")}
-
-
 def blocked_message(custom: client.CustomObjectsApi, namespace: str, stays_on: int) -> str:
     """Wait for the TFModel to be stalled on a blocked promotion; say why it is."""
     tfm = wait_for_condition(custom, namespace, "vgg16", "Stalled", "True", "PromotionBlocked")
@@ -63,9 +60,7 @@ def test_a_label_moves_only_to_a_version_that_keeps_the_contract(
     contract_versions(models, VERSIONS)
     serve_ready(custom, namespace, serve, serving(sorted(VERSIONS)))
     before = pod_ids(core, namespace)
-    ips = [p.status.pod_ip for p in serving_pods(core, namespace, "vgg16")]
-    watch = LabelWatch(ips, "stable")
-    watch.start()
+    watch = watch_label(core, namespace, "vgg16", "stable")
 
     changed = time.monotonic()
     patch_spec(custom, namespace, "vgg16", {"versionLabels": {"stable": 2}})
@@ -130,9 +125,7 @@ def test_a_pod_that_times_out_on_the_smoke_request_holds_the_move(
     pods = serve_ready(custom, namespace, serve, serving([1, 2]))
     slow = sorted(pods.servers)[0]
     pods.servers[slow].predict_delays[2] = 30.0  # version 2 answers predicts after 30 s there
-    ips = [p.status.pod_ip for p in serving_pods(core, namespace, "vgg16")]
-    watch = LabelWatch(ips, "stable")
-    watch.start()
+    watch = watch_label(core, namespace, "vgg16", "stable")
 
     patch_spec(custom, namespace, "vgg16", {"versionLabels": {"stable": 2}})
     message = blocked_message(custom, namespace, stays_on=1)

@@ -13,12 +13,13 @@ from typing import Any
 import pytest
 from kubernetes import client
 
-from support.label_watch import LabelWatch
+from support.label_watch import watch_label
 from support.operator_settings import RELOAD_GRACE_SECONDS
 from support.polling import wait_until
 from support.tfmodel_api import (
     condition,
     patch_spec,
+    pod_ids,
     read,
     serve_ready,
     serving_pods,
@@ -27,10 +28,6 @@ from support.tfmodel_api import (
 )
 from support.tfmodels import vgg16
 from support.tfserving_standin import make_broken_version
-
-
-def pod_ids(core: client.CoreV1Api, namespace: str) -> set[tuple[str, str]]:
-    return {(p.metadata.name, p.metadata.uid) for p in serving_pods(core, namespace, "vgg16")}
 
 
 def test_sample_status_lists_what_tf_serving_serves(
@@ -60,9 +57,7 @@ def test_canary_rollout_never_points_a_label_at_an_unloaded_version(
     # Version 2 takes 4 s to load on every pod.
     pods = serve_ready(custom, namespace, serve, vgg16(), load_delay={2: 4.0})
     before = pod_ids(core, namespace)
-    ips = [p.status.pod_ip for p in serving_pods(core, namespace, "vgg16")]
-    watch = LabelWatch(ips, "stable")
-    watch.start()
+    watch = watch_label(core, namespace, "vgg16", "stable")
 
     # Add version 2 as canary, then move stable onto it while it is still loading.
     patch_spec(
@@ -136,9 +131,7 @@ def test_label_move_latency_between_loaded_versions(
     promotion = {} if checks == "checked" else {"checkSignatures": False, "smokeRequest": False}
     body = vgg16(versionPolicy={"specific": {"versions": [1, 2]}}, promotion=promotion)
     serve_ready(custom, namespace, serve, body)
-    ips = [p.status.pod_ip for p in serving_pods(core, namespace, "vgg16")]
-    watch = LabelWatch(ips, "stable")
-    watch.start()
+    watch = watch_label(core, namespace, "vgg16", "stable")
     timings = []
     for target in (2, 1, 2, 1, 2):
         changed_at = time.monotonic()
@@ -149,7 +142,7 @@ def test_label_move_latency_between_loaded_versions(
         timings.append(watch.first_time_all_resolve(target, after=changed_at) - changed_at)
     watch.stop()
     assert watch.failures() == []
-    print(f"\nlabel move ({checks}), spec change -> served on all {len(ips)} pods: median {statistics.median(timings):.2f} s, "
+    print(f"\nlabel move ({checks}), spec change -> served on all {len(watch.ips)} pods: median {statistics.median(timings):.2f} s, "
           f"min {min(timings):.2f} s, max {max(timings):.2f} s over {len(timings)} moves")  # fmt: skip
 
 

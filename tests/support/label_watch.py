@@ -7,6 +7,9 @@ import threading
 import time
 
 import requests
+from kubernetes import client
+
+from support.tfmodel_api import serving_pods
 
 NOT_A_VERSION = 0  # recorded when the answer is an error, or not a finite number
 NO_ANSWER = 0  # the HTTP status recorded when the pod did not answer at all
@@ -52,3 +55,11 @@ class LabelWatch(threading.Thread):
                 first[ip] = at
         assert set(first) == set(self.ips), f"not every pod served {self.label}={version}"
         return max(first.values())
+
+
+def watch_label(core: client.CoreV1Api, namespace: str, tfmodel: str, label: str) -> LabelWatch:
+    """A client of `label` on every serving pod of `tfmodel`, started."""
+    ips = [p.status.pod_ip for p in serving_pods(core, namespace, tfmodel)]
+    watch = LabelWatch(ips, label, model=tfmodel)
+    watch.start()
+    return watch

@@ -106,6 +106,11 @@ def serving_pods(core: client.CoreV1Api, namespace: str, name: str) -> list[clie
     return core.list_namespaced_pod(namespace, label_selector=selector).items  # type: ignore[no-any-return]
 
 
+def pod_ids(core: client.CoreV1Api, namespace: str, name: str = "vgg16") -> set[tuple[str, str]]:
+    """(name, UID) of each serving pod: unchanged means no pod restarted."""
+    return {(p.metadata.name, p.metadata.uid) for p in serving_pods(core, namespace, name)}
+
+
 def children(
     core: client.CoreV1Api, apps: client.AppsV1Api, namespace: str, name: str
 ) -> list[Any]:

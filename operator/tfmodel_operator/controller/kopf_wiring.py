@@ -84,14 +84,12 @@ def run(chosen: Settings) -> int:
         logging.getLogger("kopf.objects").setLevel(logging.WARNING)
     log.info("tfmodel-operator %s: %s", __version__, chosen.describe())
 
-    lease = ("", "")  # (namespace, identity) of the Lease this process holds, if it leads
+    identity = ""  # who this process is in the Lease, once it leads
     if chosen.leader_elect:
         connect()  # the Lease is read and renewed with the same credentials
-        namespace = chosen.lease_namespace
         identity = election.wait_for_leadership(
-            namespace, vocabulary.FIELD_MANAGER, chosen.lease_seconds
+            chosen.lease_namespace, vocabulary.FIELD_MANAGER, chosen.lease_seconds
         )
-        lease = (namespace, identity)
     kopf.run(
         standalone=True,
         clusterwide=not chosen.namespaces,
@@ -100,7 +98,7 @@ def run(chosen: Settings) -> int:
         memo=kopf.Memo(settings=chosen),
     )
     if chosen.leader_elect:  # stopped cleanly: hand over now, before the renewing thread runs
-        election.release(lease[0], vocabulary.FIELD_MANAGER, lease[1])
+        election.release(chosen.lease_namespace, vocabulary.FIELD_MANAGER, identity)
         logging.shutdown()
         os._exit(0)
     return 0

@@ -124,13 +124,11 @@ class Reconciler:
         Whether to ask is settled before the spec is parsed for the labels to ask about, so a
         resync of a TFModel at rest costs no parse. A changed spec changes the generation.
         """
-        pods = [p for p in observed.pods_of("server") if is_ready(p)]
-        if observed.tfmodel is None or not pods:
+        generation, who = serving_identity(observed)
+        if observed.tfmodel is None or not who:
             self.asked.pop(key, None)
             return ()
         now = time.monotonic()
-        generation = int(observed.tfmodel["metadata"].get("generation", 0))
-        who = frozenset((p["metadata"]["name"], p["status"]["podIP"]) for p in pods)
         last = self.asked.get(key)
         due = (
             last is None
@@ -146,7 +144,7 @@ class Reconciler:
             self.asked.pop(key, None)
             return ()
         model, labels = query
-        answers = tuple(tfserving.observe(pods, model, labels))
+        answers = tuple(tfserving.observe(observed.pods_of("server"), model, labels))
         metrics.SERVING_SECONDS.observe(time.monotonic() - now)
         for answer in answers:
             metrics.SERVING_POLLS.labels("answered" if answer.answered else "failed").inc()
@@ -256,22 +254,13 @@ class Reconciler:
                 stored.append(project(kind, written))
                 self.remember(key, stored[-1])
                 log.info("Applied %s %s/%s", kind, key[0], name)
-        except Taken as taken:
-            self.publish(
-                key,
-                body,
-                conditions.blocked(generation, reasons.CHILD_CONFLICT, str(taken), previous, now),
-            )
+        except (Taken, Refused) as err:
+            # Taken: a name held by someone else; Refused: valid, but refused as written.
+            reason = reasons.CHILD_CONFLICT if isinstance(err, Taken) else reasons.APPLY_FAILED
+            blocked = conditions.blocked(generation, reason, str(err), previous, now)
+            self.publish(key, body, blocked)
             self.decided.pop(key, None)
-            return "blocked"
-        except Refused as err:
-            self.publish(
-                key,
-                body,
-                conditions.blocked(generation, reasons.APPLY_FAILED, str(err), previous, now),
-            )
-            self.decided.pop(key, None)
-            return "refused"
+            return "blocked" if isinstance(err, Taken) else "refused"
         for child in outcome.prune:
             self.kube.delete(child)
             log.info("Deleted %s %s/%s", child["kind"], key[0], child["metadata"]["name"])
@@ -338,7 +327,8 @@ class Reconciler:
 
 
 def serving_identity(observed: Observed) -> tuple[int, frozenset[tuple[str, str]]]:
-    """The spec's generation and the ready serving pods (name, IP): what a check holds for."""
+    """The spec's generation and the ready serving pods (name, IP): what TF Serving's answers
+    and the promotion checks hold for."""
     generation = int((observed.tfmodel or {}).get("metadata", {}).get("generation", 0))
     pods = [p for p in observed.pods_of("server") if is_ready(p)]
     return generation, frozenset((p["metadata"]["name"], p["status"]["podIP"]) for p in pods)

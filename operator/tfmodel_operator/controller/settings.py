@@ -4,7 +4,7 @@ variable as its fallback (the Deployment sets those), and logged in one line at 
 import argparse
 import os
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -38,14 +38,9 @@ class Settings:
 
     def describe(self) -> str:
         """One line: every setting but the parsed policy (its file is named)."""
-        shown = [
-            f"{f.name}={getattr(self, f.name)}"
-            for f in fields(self)
-            if f.name != "policy" and not (f.name == "namespaces" and not self.namespaces)
-        ]
-        if not self.namespaces:
-            shown.insert(0, "namespaces=all")
-        return " ".join(shown)
+        shown = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "policy"}
+        shown["namespaces"] = ",".join(self.namespaces) or "all"
+        return " ".join(f"{name}={value}" for name, value in shown.items())
 
 
 def number(kind: type[int] | type[float], minimum: float) -> Callable[[str], Any]:
@@ -145,4 +140,4 @@ def from_arguments(args: argparse.Namespace, environ: Mapping[str, str] = os.env
         policy = load(settings.policy_file.read_text())
     except (OSError, PolicyError, yaml.YAMLError) as err:
         raise SettingsError(f"--policy {settings.policy_file}: {err}") from None
-    return Settings(**{**settings.__dict__, "policy": policy})
+    return replace(settings, policy=policy)

@@ -21,7 +21,7 @@ from tfmodel_operator import vocabulary
 from tfmodel_operator.controller.api import Promotion
 from tfmodel_operator.controller.decision import promotion
 from tfmodel_operator.controller.decision.observed import is_ready
-from tfmodel_operator.controller.decision.plan import PodServing, VersionStatus
+from tfmodel_operator.controller.decision.plan import Move, PodServing, VersionStatus
 
 TIMEOUT = (1.0, 1.0)  # (connect, each read) seconds
 DEADLINE = 3.0  # seconds for everything asked of one pod, bodies included
@@ -41,7 +41,7 @@ def observe(pods: list[dict[str, Any]], model: str, labels: Iterable[str]) -> li
 
 
 def check_promotion(
-    pods: list[dict[str, Any]], model: str, move: tuple[int | None, int], gate: Promotion
+    pods: list[dict[str, Any]], model: str, move: Move, gate: Promotion
 ) -> promotion.Check:
     """Check on every ready pod that labels may move from `move`'s source to its target."""
     source, target = move
@@ -77,12 +77,8 @@ def check_on(
             problems = promotion.answer_problems(signature, answer)
             if problems:
                 return name, f"smoke request to signature {key}: {'; '.join(problems)}"
-    except requests.Timeout:
-        return name, f"no answer within {CHECK_DEADLINE:.0f}s"
-    except requests.ConnectionError:
-        return name, "cannot connect"
-    except (requests.RequestException, ValueError, KeyError, TypeError, AttributeError) as err:
-        return name, f"{type(err).__name__}: {str(err)[:300]}"
+    except TROUBLE as err:
+        return name, trouble(err, CHECK_DEADLINE)
     return name, ""
 
 
@@ -111,14 +107,23 @@ def ask(pod: dict[str, Any], model: str, labels: list[str]) -> PodServing:
             metadata = get(f"{base}/labels/{label}/metadata", deadline, unknown_ok=True)
             if metadata:
                 resolved.append((label, version_number(metadata["model_spec"]["version"])))
-    except requests.Timeout:
-        return PodServing(pod=name, error=f"{base}: no answer within {DEADLINE:.0f}s")
-    except requests.ConnectionError:
-        return PodServing(pod=name, error=f"{base}: cannot connect")
-    except (requests.RequestException, ValueError, KeyError, TypeError, AttributeError) as err:
-        # The same trouble must read the same each time, or every poll would rewrite the status.
-        return PodServing(pod=name, error=f"{base}: {type(err).__name__}: {str(err)[:200]}")
+    except TROUBLE as err:
+        return PodServing(pod=name, error=f"{base}: {trouble(err, DEADLINE)}")
     return PodServing(pod=name, versions=versions, labels=tuple(resolved))
+
+
+# What a pod's answer can go wrong with: no answer, or one that is not what TF Serving sends.
+TROUBLE = (requests.RequestException, ValueError, KeyError, TypeError, AttributeError)
+
+
+def trouble(err: Exception, deadline: float) -> str:
+    """`err` in a few words. The same trouble must read the same each time, or every poll
+    would rewrite the status."""
+    if isinstance(err, requests.Timeout):
+        return f"no answer within {deadline:.0f}s"
+    if isinstance(err, requests.ConnectionError):
+        return "cannot connect"
+    return f"{type(err).__name__}: {str(err)[:200]}"
 
 
 def get(

@@ -156,17 +156,19 @@ def next_plan(
     refused: list[tuple[str, Check]] = []
     for label, wanted in desired.labels:
         now = current.label(label)
-        check = (checks or {}).get((now, wanted))
-        if wanted in everywhere and not promotion.gates(label):
-            check = Check(now, wanted, passed=True)  # not gated: loaded everywhere is enough
-        if wanted == now or (wanted in everywhere and check is not None and check.passed):
+        if wanted == now:
             labels[label] = wanted
-        elif wanted in everywhere and check is not None:
-            refused.append((label, check))
-        elif wanted in everywhere:
-            unchecked.add((now, wanted))
-        if label in labels:
             continue
+        if wanted in everywhere:
+            # Not gated: loaded everywhere is enough. Gated: the check of this move decides.
+            check = (checks or {}).get((now, wanted))
+            if not promotion.gates(label) or (check is not None and check.passed):
+                labels[label] = wanted
+                continue
+            if check is None:
+                unchecked.add((now, wanted))
+            else:
+                refused.append((label, check))
         if now is not None:
             labels[label] = now
             on = sum(wanted in p.available() for p in answered)
