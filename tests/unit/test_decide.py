@@ -40,9 +40,15 @@ def first(tfm: dict[str, Any]) -> Outcome:
     return decide.decide(Observed(tfmodel=tfm), NOW)
 
 
+def serving_the_spec(tfm: dict[str, Any]) -> PodServing:
+    """A ready pod that already resolves the spec's labels as the spec says."""
+    return PodServing("vgg16-a", labels=tuple(sorted(tfm["spec"]["versionLabels"].items())))
+
+
 def settled_world(tfm: dict[str, Any], outcome: Outcome | None = None) -> Observed:
-    """Every child exactly as the first reconcile applied it, and the status they lead to."""
-    outcome = outcome or first(tfm)
+    """Every child exactly as a first reconcile applied it (by default one whose pod already
+    resolves the spec's labels, so the gated labels are written), and the status they lead to."""
+    outcome = outcome or decide.decide(Observed(tfmodel=tfm, serving=(serving_the_spec(tfm),)), NOW)
     children = tuple(as_stored(m) for m in outcome.manifests)
     then = decide.decide(
         Observed(tfmodel={**tfm, "status": outcome.status}, children=children), NOW
@@ -207,3 +213,22 @@ def test_a_gated_label_move_asks_for_its_check_then_moves_or_is_blocked() -> Non
     stalled = next(c for c in blocked.status["conditions"] if c["type"] == "Stalled")
     assert (stalled["status"], stalled["reason"]) == ("True", "PromotionBlocked")
     assert "HTTP 500" in stalled["message"]
+
+
+def test_a_lost_config_map_does_not_let_a_refused_label_move() -> None:
+    """stable 1 -> 2 was refused, then the ConfigMap (and the plan recorded on it) is gone: the
+    pods still resolve stable to 1, so the ConfigMap written again keeps it there."""
+    tfm = body(versionLabels={"stable": 2}, promotion={"labels": ["stable"]})
+    children = tuple(c for c in settled_world(tfm).children if c["kind"] != "ConfigMap")
+    both = tuple(VersionStatus(v, "AVAILABLE") for v in (1, 2))
+    pods = tuple(PodServing(p, both, (("stable", 1),)) for p in ("vgg16-a", "vgg16-b"))
+    refused = Check(1, 2, passed=False, message="smoke request to signature serving_default: NaN")
+    outcome = decide.decide(Observed(tfm, children, serving=pods, checks={(1, 2): refused}), NOW)
+    for found in (outcome.apply, outcome.manifests):
+        (config_map,) = [m for m in found if m["kind"] == "ConfigMap"]
+        config = config_map["data"]["models.config"]
+        assert "key: 'stable' value: 1" in config
+        assert "key: 'stable' value: 2" not in config
+    assert outcome.status is not None
+    stalled = next(c for c in outcome.status["conditions"] if c["type"] == "Stalled")
+    assert (stalled["status"], stalled["reason"]) == ("True", "PromotionBlocked")

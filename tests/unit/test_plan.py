@@ -159,3 +159,50 @@ def test_promotion_gate(
 ) -> None:
     current = specific(1, 2, stable=1)
     assert next_plan(desired, current, pods, gate, checks) == expected
+
+
+STABLE_ONLY = Promotion(labels=("stable",))
+LOST_CASES = [
+    ("record lost after a refused move: the pods say stable is on 1, and it stays there",
+     specific(2, stable=2), None, BOTH_LOADED, GATED, {(1, 2): FAILED}, {},
+     Decision(specific(1, 2, stable=1), holds=(Hold("stable", 1, 2, 2, 2),), refused=(("stable", FAILED),))),
+    ("record lost: the move from where the pods resolve stable is checked first",
+     specific(2, stable=2), None, BOTH_LOADED, GATED, {}, {},
+     Decision(specific(1, 2, stable=1), holds=(Hold("stable", 1, 2, 2, 2),), unchecked=((1, 2),))),
+    ("record lost, no pod resolves the gated label: it stays where the status saw it served",
+     specific(1, 2, stable=2, canary=2), None, [pod("p1", (1,), (2,))], STABLE_ONLY, {}, {"stable": 1},
+     Decision(specific(1, 2, canary=2, stable=1), holds=(Hold("stable", 1, 2, 0, 1),))),
+    ("record lost, pods disagree on the gated label: it is new",
+     specific(2, stable=2), None, [pod("p1", (1, 2), stable=1), pod("p2", (1, 2), stable=2)], GATED, {}, {},
+     Decision(specific(2), waiting=("stable",), unchecked=((None, 2),))),
+    ("record lost, nobody answers: the gated label stays where the status saw it",
+     specific(1, 2, stable=2, canary=2), None, [SILENT], STABLE_ONLY, {}, {"stable": 1},
+     Decision(specific(1, 2, canary=2, stable=1), holds=(Hold("stable", 1, 2, 0, 1),))),
+    ("a new TFModel (no trace of a label anywhere): its first config is written as desired",
+     specific(1, 2, stable=1, canary=2), None, [], STABLE_ONLY, {}, {},
+     Decision(specific(1, 2, canary=2, stable=1))),
+    ("no ready pod: the gated label stays where the record puts it, the ungated one moves",
+     specific(2, stable=2, canary=2), specific(1, stable=1, canary=1), [], STABLE_ONLY, {}, {},
+     Decision(specific(1, 2, canary=2, stable=1), holds=(Hold("stable", 1, 2, 0, 0),))),
+    ("no ready pod: a gated label the record does not have waits",
+     specific(1, 2, stable=1, canary=2), specific(1, stable=1), [], GATED, {}, {},
+     Decision(specific(1, 2, stable=1), waiting=("canary",))),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("case", "desired", "current", "pods", "gate", "checks", "served", "expected"),
+    LOST_CASES,
+    ids=[c[0] for c in LOST_CASES],
+)
+def test_a_gated_label_never_moves_for_want_of_a_record_or_a_ready_pod(
+    case: str,
+    desired: Plan,
+    current: Plan | None,
+    pods: list[PodServing],
+    gate: Promotion,
+    checks: dict[Move, Check],
+    served: dict[str, int],
+    expected: Decision,
+) -> None:
+    assert next_plan(desired, current, pods, gate, checks, served) == expected

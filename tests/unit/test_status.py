@@ -1,9 +1,12 @@
 """status: observed Deployment, pods and TF Serving answers -> conditions, versions, labels."""
 
+import json
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from support.tfmodels import tfmodel
 from tfmodel_operator.controller import spec
@@ -19,6 +22,7 @@ from tfmodel_operator.controller.decision.plan import (
 from tfmodel_operator.controller.decision.promotion import Check
 
 NOW = datetime(2026, 11, 25, 12, 0, 0, 123456, tzinfo=UTC)
+CRD = Path(__file__).resolve().parents[2] / "crds" / "tfmodels.serving.tfmodel.io.yaml"
 MODEL = spec.parse(
     {**tfmodel(replicas=2), "metadata": {"name": "vgg16", "namespace": "ml", "generation": 4}}
 )
@@ -438,3 +442,42 @@ def test_changes_name_the_fields_and_conditions_that_differ() -> None:
         "conditions[Reconciling]",
     ]
     assert conditions.changes(first, first) == []
+
+
+def test_a_late_reload_reads_the_same_at_every_poll() -> None:
+    behind = seen(
+        deployment(),
+        serving=[tf("vgg16-a"), tf("vgg16-b", labels={"stable": 2, "canary": 2})],
+        written=NOW,
+    )
+    first = compute(behind, now=NOW + timedelta(seconds=91))
+    later = compute(behind, previous=first, now=NOW + timedelta(seconds=3600))
+    assert cond(first, "Degraded")["reason"] == "ReloadNotSeen"
+    assert later == first
+    assert cond(first, "ConfigApplied")["message"].startswith(
+        "models.config written at 2026-11-25T12:00:00Z is not in effect within 90s"
+    )
+
+
+def test_thousands_of_versions_keep_the_status_small() -> None:
+    error = "Failed to load servable: NOT_FOUND: " + "x" * 2000
+    listed = {v: ("AVAILABLE", "") if v in (1, 2) else ("END", error) for v in range(1, 5001)}
+    pods = [
+        PodServing(name, tuple(VersionStatus(v, state, e) for v, (state, e) in listed.items()),
+                   (("stable", 1), ("canary", 2), ("old", 7)))
+        for name in ("vgg16-a", "vgg16-b", "vgg16-c")
+    ]  # fmt: skip
+    computed = compute(seen(deployment(replicas=3), serving=pods))
+    shown = [entry["version"] for entry in computed["versions"]]
+    assert len(shown) == status.MAX_STATUS_VERSIONS
+    assert shown == [1, 2, 7, *range(5000 - 96, 5001)]  # served, labelled, then the highest
+    assert {len(entry.get("error", "")) for entry in computed["versions"]} == {0, 512}
+    assert len(json.dumps(computed)) < 64 * 1024
+
+
+def test_the_crd_bounds_status_versions_as_the_operator_does() -> None:
+    document = yaml.safe_load(CRD.read_text())
+    (version,) = document["spec"]["versions"]
+    versions = version["schema"]["openAPIV3Schema"]["properties"]["status"]["properties"]["versions"]  # fmt: skip
+    assert versions["maxItems"] == status.MAX_STATUS_VERSIONS
+    assert versions["items"]["properties"]["error"]["maxLength"] == status.MAX_VERSION_ERROR

@@ -4,11 +4,13 @@ Strings that reach models.config or a pod spec are constrained so that they cann
 of their quotes (no quote, backslash or newline can match these patterns).
 """
 
+import math
 import re
 from collections.abc import Mapping
+from fractions import Fraction
 from typing import Any
 
-from tfmodel_operator.controller.api import Toleration
+from tfmodel_operator.controller.api import Gpu, Resources, Toleration
 
 DNS1035_LABEL = re.compile(r"^[a-z]([-a-z0-9]*[a-z0-9])?$")
 DNS1123_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
@@ -43,19 +45,83 @@ class InvalidSpec(ValueError):
         self.message = message
 
 
-SUFFIXES = {"n": 1e-9, "u": 1e-6, "m": 1e-3, "k": 1e3, "M": 1e6, "G": 1e9, "T": 1e12,
-            "P": 1e15, "E": 1e18, "Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40,
-            "Pi": 2**50, "Ei": 2**60}  # fmt: skip
 # Kubernetes keeps quantities as int64 milli-units: anything larger cannot be scheduled.
-MAX_QUANTITY = 2**63 / 1000
+MAX_QUANTITY = Fraction(2**63, 1000)
+DECIMAL_SI = {"n": -9, "u": -6, "m": -3, "": 0, "k": 3, "M": 6, "G": 9, "T": 12, "P": 15, "E": 18}
+BINARY_SI = {"Ki": 10, "Mi": 20, "Gi": 30, "Ti": 40, "Pi": 50, "Ei": 60}
+# Go's parseQuantityString on a text that matches QUANTITY: leading zeros go, "" whole is "0".
+QUANTITY_PARTS = re.compile(r"[+]?0*(?P<whole>[0-9]*)([.](?P<fraction>[0-9]*))?(?P<suffix>.*)")
+NANO = 10**9
 
 
-def quantity(text: str) -> float:
-    """A Kubernetes quantity (matching QUANTITY) as a number; huge exponents give inf."""
-    for suffix in sorted(SUFFIXES, key=len, reverse=True):
-        if text.endswith(suffix):
-            return float(text[: -len(suffix)]) * SUFFIXES[suffix]
-    return float(text)
+def _split(text: str) -> tuple[str, str, str, int]:
+    """A QUANTITY's whole and fraction digits, its form (si, binary, exponent) and exponent."""
+    parts = QUANTITY_PARTS.fullmatch(text)
+    assert parts is not None, text  # every string matches
+    whole, fraction, suffix = parts["whole"] or "0", parts["fraction"] or "", parts["suffix"]
+    if suffix in BINARY_SI:
+        return whole, fraction, "binary", BINARY_SI[suffix]
+    if suffix in DECIMAL_SI:
+        return whole, fraction, "si", DECIMAL_SI[suffix]
+    # Past +-100 a quantity of 64 characters is out of range, or rounds up to 1n, either way:
+    # clamping spares computing 10**(10**60).
+    return whole, fraction, "exponent", max(-100, min(100, int(suffix[1:])))
+
+
+def quantity(text: str) -> Fraction:
+    """The exact amount Kubernetes keeps for a QUANTITY: rounded up to whole nano-units, a
+    binary (Ki..Ei) one capped at 2^63-1 (apimachinery's ParseQuantity)."""
+    whole, fraction, form, exponent = _split(text)
+    amount = Fraction(int(whole + fraction), 10 ** len(fraction))
+    amount *= Fraction(2) ** exponent if form == "binary" else Fraction(10) ** exponent
+    amount = Fraction(math.ceil(amount * NANO), NANO)
+    return min(amount, Fraction(2**63 - 1)) if form == "binary" else amount
+
+
+def canonical_quantity(text: str) -> str:
+    """A QUANTITY as the apiserver stores and returns it (resource.Quantity's String()), so
+    that a rendered pod spec compares equal to the live one: "0.5" -> "500m", "1.5Gi" ->
+    "1536Mi". Meant for quantities below MAX_QUANTITY (above 999E Go drops the suffix)."""
+    if _kept_as_written(text):
+        return text
+    amount, form = quantity(text), _split(text)[2]
+    if amount == 0:
+        return "0"
+    # Binary only for whole amounts of 1024 and more; anything else is shown in decimal.
+    if form == "binary" and amount >= 1024 and amount.denominator == 1:
+        mantissa, power = int(amount), 0
+        while mantissa % 1024 == 0:
+            mantissa, power = mantissa // 1024, power + 10
+        return str(mantissa) + next((s for s, p in BINARY_SI.items() if p == power), "")
+    # The largest exponent that is a multiple of 3 and leaves a whole mantissa.
+    mantissa, exponent = int(amount * NANO), -9
+    while mantissa % 10 == 0:
+        mantissa, exponent = mantissa // 10, exponent + 1
+    mantissa, exponent = mantissa * 10 ** (exponent % 3), exponent - exponent % 3
+    if form == "exponent":
+        return f"{mantissa}e{exponent}" if exponent else str(mantissa)
+    return str(mantissa) + next(s for s, e in DECIMAL_SI.items() if e == exponent)
+
+
+def _kept_as_written(text: str) -> bool:
+    """Whether ParseQuantity keeps `text` verbatim, as its fast path does for a small amount
+    already in canonical form, "+", leading zeros, "E" and all: "+5", "007", "1E3", "1e+3".
+    The apiserver then stores that very text, so the operator must render it too."""
+    if text == "0":
+        return True
+    whole, fraction, form, exponent = _split(text)
+    if form == "binary":
+        # Go's estimate that the amount fits an int64; a mantissa divisible by 8 is recomputed.
+        precision = 15 - len(whole) - exponent * 3 // 10 - 1
+        return not fraction and precision >= 0 and int(whole) % 8 != 0
+    digits, scale = whole + fraction, exponent - len(fraction)
+    return (
+        len(digits) <= 18
+        and scale >= -9
+        and scale % 3 == 0
+        and not digits.endswith("000")
+        and not digits.startswith("0")
+    )
 
 
 def mapping(value: Any, where: str) -> Mapping[str, Any]:
@@ -153,3 +219,27 @@ def tolerations(value: Any, where: str) -> tuple[Toleration, ...]:
             )
         )
     return tuple(result)
+
+
+def resource_requirements(value: Any, gpu: Gpu | None) -> Resources:
+    """spec.resources, each quantity in the canonical form the apiserver will store it in."""
+    resources = optional_mapping(value, "spec.resources") or {}
+    no_unknown(resources, "spec.resources", {"requests", "limits"})
+    parts = {}
+    for part in ("requests", "limits"):
+        where = f"spec.resources.{part}"
+        amounts = optional_mapping(resources.get(part), where) or {}
+        checked = []
+        for key, amount in sorted(amounts.items()):
+            string(key, f"{where}", RESOURCE_NAME, 253)
+            text = (
+                str(amount) if isinstance(amount, int) and not isinstance(amount, bool) else amount
+            )
+            string(text, f"{where}.{key}", QUANTITY, 64)
+            if not 0 <= quantity(text) < MAX_QUANTITY:
+                raise InvalidSpec(f"{where}.{key}", f"{text} is out of range (below 2^63/1000)")
+            if gpu and key == gpu.resource_name:
+                raise InvalidSpec(f"{where}.{key}", "set GPUs with spec.gpu.count, not here")
+            checked.append((key, canonical_quantity(text)))
+        parts[part] = tuple(checked)
+    return Resources(**parts)

@@ -1,22 +1,25 @@
 """Running the operator (`tfmodel run` starts here), and the kopf wiring: the only module that
 imports kopf.
 
-kopf's watch streams feed in-memory indexes of slim projections: TFModels, and the
-ConfigMaps, Services, Deployments, Jobs and pods that carry the operator's label, keyed by the
-TFModel they belong to. kopf fills every index from its initial listing before any event
-handler runs, so the first reconcile already sees every child. Each event only queues its
-TFModel's key; a few workers take keys from the queue (one reconcile per TFModel at a time,
-repeated events coalesced) and run the reconcile in threads. A poll loop re-queues TFModels
-whose config is on its way into TF Serving; the periodic resync re-queues every TFModel from
-memory, without a request.
+kopf runs the process: the event loop, start-up and clean-up, logging and the liveness
+endpoint. The watching is the operator's own (informer.py): one informer per watched kind fills
+the cache (cache.py) with slim projections of the TFModels and of what they control, and a
+re-list replaces what the cache held, so it converges to the truth after any watch outage.
+The workers start once every informer has made its first list, so the first reconcile already
+sees every child. Each change only queues its TFModel's key; a few workers take keys from the
+queue (one reconcile per TFModel at a time, repeated events coalesced) and run the reconcile in
+threads. A poll loop re-queues TFModels whose config is on its way into TF Serving; the
+periodic resync re-queues every TFModel from memory, without a request. A heartbeat of the
+event loop and of each reconcile tells the liveness probe and the Lease whether work goes on.
 
-Only event and index handlers are used: kopf writes nothing on a TFModel for them (no
-finalizer, no progress annotations), so a TFModel stays deletable without the operator.
+kopf writes nothing on a TFModel (no finalizer, no progress annotations), so a TFModel stays
+deletable without the operator.
 """
 
 import asyncio
 import logging
 import os
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -24,52 +27,58 @@ from typing import Any
 import kopf
 
 from tfmodel_operator import __version__, vocabulary
-from tfmodel_operator.controller import election, metrics
-from tfmodel_operator.controller.decision.observed import Key, Packed, owner_key, pack
+from tfmodel_operator.controller import election, informer, metrics
+from tfmodel_operator.controller.cache import Store
+from tfmodel_operator.controller.decision.observed import Key
+from tfmodel_operator.controller.heartbeat import HEARTBEAT
 from tfmodel_operator.controller.kube import Kube, connect
 from tfmodel_operator.controller.metrics import QUEUE_DEPTH
-from tfmodel_operator.controller.reconciler import Reconciler, Watched
+from tfmodel_operator.controller.reconciler import Reconciler
 from tfmodel_operator.controller.settings import Settings
 from tfmodel_operator.controller.workqueue import WorkQueue
 
 log = logging.getLogger(__name__)
 
-OWNED = {vocabulary.LABEL_MANAGED_BY: vocabulary.FIELD_MANAGER}
-OWNED_SELECTOR = f"{vocabulary.LABEL_MANAGED_BY}={vocabulary.FIELD_MANAGER}"
-# Children change in bursts (a rollout's status steps, pods starting): their events wait this
-# long so that a burst becomes one reconcile and one status write. TFModel events do not wait.
+# Children change in bursts (a rollout's status steps, pods starting): their changes wait this
+# long so that a burst becomes one reconcile and one status write. TFModel changes do not wait.
 CHILD_EVENT_DELAY = 1.0
-WATCHED = [("apps", "deployments"), ("batch", "jobs"), ("v1", "services"),
-           ("v1", "configmaps"), ("v1", "pods"), ("policy", "poddisruptionbudgets"),
-           ("networking.k8s.io", "networkpolicies")]  # fmt: skip
 
 
 @kopf.on.startup()
-async def start(
-    settings: kopf.OperatorSettings, memo: kopf.Memo, logger: kopf.Logger, **kwargs: Any
-) -> None:
-    settings.watching.server_timeout = 300  # long watches silently stall otherwise (kopf#585)
-    settings.watching.client_timeout = 310
+async def start(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> None:
     # The CRD is installed before the operator; watching CRDs and namespaces would only widen RBAC.
     settings.scanning.disabled = True
-    # Children and pods are watched through a server-side label selector: the operator receives
-    # its own objects, not every ConfigMap or pod in the cluster.
-    for group, plural in WATCHED:
-        settings.watching.label_selectors[group, plural] = OWNED_SELECTOR
     run: Settings = memo.settings  # read once by `tfmodel run`
-    memo.indexes = {name: kwargs[name] for name in INDEXES}  # kopf keeps them up to date
-    memo.queue = WorkQueue[Key]()
+    loop = asyncio.get_running_loop()
+    memo.queue = queue = WorkQueue[Key]()
+
+    def changed(kind: str, keys: set[Key]) -> None:  # called in the informers' threads
+        delay = 0.0 if kind == vocabulary.KIND else CHILD_EVENT_DELAY
+        for key in keys:
+            loop.call_soon_threadsafe(queue.add_soon, key, delay)
+
+    memo.store = Store()
+    memo.stop = threading.Event()
+    # The watches hold one connection each; the reconciles' requests get a pool of their own.
+    watches = informer.start(connect(), run.namespaces, memo.store, changed, memo.stop)
     memo.reconciler = Reconciler(Kube(connect()), run)
     memo.pool = ThreadPoolExecutor(max_workers=run.workers, thread_name_prefix="reconcile")
-    memo.warm = asyncio.Event()  # set by the first event: every index is filled by then
-    memo.tasks = [asyncio.create_task(work(memo, logger)) for _ in range(run.workers)]
+    memo.tasks = [asyncio.create_task(beat_forever())]
+    for watch in watches:  # every kind listed once: no reconcile sees a partial world
+        await loop.run_in_executor(None, watch.synced.wait)
+    memo.tasks += [asyncio.create_task(work(memo)) for _ in range(run.workers)]
     memo.tasks.append(asyncio.create_task(poll_forever(memo, run.poll_seconds)))
     memo.tasks.append(asyncio.create_task(resync_forever(memo, run.resync_seconds)))
-    logger.info("Started tfmodel-operator: %d workers", run.workers)
+    for key in memo.store.tfmodel_keys():
+        queue.add(key)
+    log.info(
+        "Started tfmodel-operator: %d workers, %d objects cached", run.workers, len(memo.store)
+    )
 
 
 @kopf.on.cleanup()
 async def stop(memo: kopf.Memo, **_: Any) -> None:
+    memo.stop.set()
     for task in memo.tasks:
         task.cancel()
     memo.pool.shutdown(wait=False, cancel_futures=True)
@@ -78,18 +87,19 @@ async def stop(memo: kopf.Memo, **_: Any) -> None:
 def run(chosen: Settings) -> int:
     """Run the operator until it is stopped: metrics, leader election, then kopf."""
     if chosen.metrics_port:
-        metrics.serve(chosen.metrics_port)
+        metrics.serve(chosen.metrics_port, HEARTBEAT.trouble)
     kopf.configure(verbose=chosen.verbose, log_format=kopf.LogFormat[chosen.log_format.upper()])
     if not chosen.verbose:  # kopf logs every handled event ("Handler ... succeeded"): many a second
         logging.getLogger("kopf.objects").setLevel(logging.WARNING)
     log.info("tfmodel-operator %s: %s", __version__, chosen.describe())
 
     identity = ""  # who this process is in the Lease, once it leads
-    if chosen.leader_elect:
-        connect()  # the Lease is read and renewed with the same credentials
+    lease_api = connect(connections=2) if chosen.leader_elect else None
+    if lease_api is not None:
         identity = election.wait_for_leadership(
-            chosen.lease_namespace, vocabulary.FIELD_MANAGER, chosen.lease_seconds
-        )
+            lease_api, chosen.lease_namespace, vocabulary.FIELD_MANAGER, chosen.lease_seconds,
+            HEARTBEAT.trouble,
+        )  # fmt: skip
     kopf.run(
         standalone=True,
         clusterwide=not chosen.namespaces,
@@ -97,89 +107,44 @@ def run(chosen: Settings) -> int:
         liveness_endpoint=chosen.liveness,
         memo=kopf.Memo(settings=chosen),
     )
-    if chosen.leader_elect:  # stopped cleanly: hand over now, before the renewing thread runs
-        election.release(chosen.lease_namespace, vocabulary.FIELD_MANAGER, identity)
+    if lease_api is not None:  # stopped cleanly: hand over now, before the renewing thread runs
+        election.release(lease_api, chosen.lease_namespace, vocabulary.FIELD_MANAGER, identity)
         logging.shutdown()
         os._exit(0)
     return 0
 
 
-# --- the caches ------------------------------------------------------------------------------
-
-
-@kopf.index(vocabulary.GROUP, vocabulary.VERSION, vocabulary.PLURAL)
-def tfmodels(name: str, namespace: str | None, body: kopf.Body, **_: Any) -> dict[Key, Packed]:
-    return {(str(namespace), name): pack(vocabulary.KIND, body)}
-
-
-def _child_index(kind: str) -> Any:
-    def index(body: kopf.Body, **_: Any) -> dict[Key, Packed] | None:
-        key = owner_key(body)
-        return {key: pack(kind, body)} if key else None
-
-    return index
-
-
-# (kwarg and index name, kind, group-version, plural)
-CHILD_INDEXES = [("configmaps", "ConfigMap", "v1", "configmaps"),
-                 ("services", "Service", "v1", "services"),
-                 ("deployments", "Deployment", "apps/v1", "deployments"),
-                 ("jobs", "Job", "batch/v1", "jobs"),
-                 ("budgets", "PodDisruptionBudget", "policy/v1", "poddisruptionbudgets"),
-                 ("networkpolicies", "NetworkPolicy", "networking.k8s.io/v1", "networkpolicies"),
-                 ("pods", "Pod", "v1", "pods")]  # fmt: skip
-for _id, _kind, _api, _plural in CHILD_INDEXES:
-    kopf.index(_api, _plural, labels=OWNED, id=_id)(_child_index(_kind))
-INDEXES = ["tfmodels", *(entry[0] for entry in CHILD_INDEXES)]
-
-
-@kopf.on.event(vocabulary.GROUP, vocabulary.VERSION, vocabulary.PLURAL)
-async def tfmodel_event(name: str, namespace: str | None, memo: kopf.Memo, **_: Any) -> None:
-    memo.warm.set()
-    memo.queue.add((str(namespace), name))
-
-
-@kopf.on.event("v1", "configmaps", labels=OWNED)
-@kopf.on.event("v1", "services", labels=OWNED)
-@kopf.on.event("apps", "v1", "deployments", labels=OWNED)
-@kopf.on.event("batch", "v1", "jobs", labels=OWNED)
-@kopf.on.event("policy", "v1", "poddisruptionbudgets", labels=OWNED)
-@kopf.on.event("networking.k8s.io", "v1", "networkpolicies", labels=OWNED)
-@kopf.on.event("v1", "pods", labels=OWNED)
-async def child_event(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
-    memo.warm.set()
-    key = owner_key(body)
-    if key:
-        memo.queue.add_soon(key, CHILD_EVENT_DELAY)
-
-
-def snapshot(memo: kopf.Memo, key: Key) -> Watched:
-    """One TFModel's objects from the indexes (in the event loop, where kopf updates them)."""
-    indexes = memo.indexes
-
-    def values(index: str) -> list[Packed]:
-        found = indexes[index].get(key)
-        return list(found) if found else []
-
-    kinds = ("configmaps", "services", "deployments", "jobs", "budgets", "networkpolicies")
-    children = [obj for index in kinds for obj in values(index)]
-    return Watched(next(iter(values("tfmodels")), None), children, values("pods"))
+@kopf.on.probe(id="work")
+def work_probe(**_: Any) -> str:
+    """kopf's liveness endpoint fails while the work loop is wedged."""
+    trouble = HEARTBEAT.trouble()
+    if trouble:
+        raise kopf.PermanentError(trouble)
+    return "beating"
 
 
 # --- the loops -----------------------------------------------------------------------------------
 
 
-async def work(memo: kopf.Memo, logger: kopf.Logger) -> None:
+async def beat_forever() -> None:
+    while True:
+        HEARTBEAT.beat()
+        await asyncio.sleep(1.0)
+
+
+async def work(memo: kopf.Memo) -> None:
     queue: WorkQueue[Key] = memo.queue
     loop = asyncio.get_running_loop()
     while True:
         key = await queue.get()
         QUEUE_DEPTH.set(len(queue))
         try:
-            watched = snapshot(memo, key)
-            done = await loop.run_in_executor(memo.pool, memo.reconciler.reconcile, key, watched)
+            watched = memo.store.view(key)
+            with HEARTBEAT.working(key):
+                reconcile = memo.reconciler.reconcile
+                done = await loop.run_in_executor(memo.pool, reconcile, key, watched)
         except Exception:  # never lose the worker: the key is retried
-            logger.exception("Reconcile of TFModel %s/%s failed", *key)
+            log.exception("Reconcile of TFModel %s/%s failed", *key)
             done = False
         finally:
             queue.done(key)
@@ -202,8 +167,7 @@ async def poll_forever(memo: kopf.Memo, poll_seconds: float) -> None:
 
 async def resync_forever(memo: kopf.Memo, resync_seconds: float) -> None:
     """Re-queue every TFModel from memory (no request); unchanged ones are skipped cheaply."""
-    await memo.warm.wait()
     while True:
         await asyncio.sleep(resync_seconds)
-        for key in list(memo.indexes["tfmodels"]):
+        for key in memo.store.tfmodel_keys():
             memo.queue.add(key)

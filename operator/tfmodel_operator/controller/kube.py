@@ -1,8 +1,11 @@
-"""I/O only: the writes a reconcile makes (server-side apply, Job deletion, status, events).
+"""I/O only: the writes a reconcile makes (create, server-side apply, Job deletion, status,
+events).
 
-Nothing here reads the cluster in the steady state: the operator observes through its watch
-streams. Objects cross this boundary as plain dicts (camelCase, as the API serves them), so
-the pure modules never see a client model class. Every request is counted by verb and code.
+Nothing here reads the cluster in the steady state: the operator observes through its
+informers. Objects cross this boundary as plain dicts (camelCase, as the API serves them), so
+the pure modules never see a client model class. Every request is counted by verb and code and
+has a deadline: a silent connection fails the request, which is retried like any passing
+trouble of the API (TRANSIENT), instead of wedging a worker.
 """
 
 import json
@@ -14,21 +17,31 @@ from typing import Any
 
 from kubernetes import client
 from kubernetes import config as kubeconfig
-from kubernetes.client.exceptions import ApiException as ApiException  # the API's passing trouble
+from kubernetes.client.exceptions import ApiException as ApiException
+from urllib3.exceptions import HTTPError
 
 from tfmodel_operator import vocabulary
 from tfmodel_operator.controller.decision.conditions import Event
 from tfmodel_operator.controller.decision.observed import Manifest
-from tfmodel_operator.controller.decision.ownership import taken
+from tfmodel_operator.controller.decision.ownership import controlled_by, taken
 from tfmodel_operator.controller.metrics import API_REQUESTS
 
 log = logging.getLogger(__name__)
 
+# (connect, each read) seconds for every request a reconcile makes.
+TIMEOUT = (5.0, 20.0)
 APPLY: dict[str, Any] = {
     "field_manager": vocabulary.FIELD_MANAGER,
     "force": True,
     "_content_type": "application/apply-patch+yaml",
+    "_request_timeout": TIMEOUT,
 }
+# A resourceVersion no stored object can have (etcd revisions would have to reach 2**64): as
+# an apply's precondition it lets the apply create the object and refuses (409) if it exists.
+# (A resourceVersion in an apply is ignored when the object is created.)
+CREATE_ONLY = str(2**64 - 1)
+# The API's passing trouble: an error answer, or none (refused, reset, timed out). Retried.
+TRANSIENT = (ApiException, HTTPError, OSError)
 
 
 PATHS = {
@@ -41,13 +54,16 @@ PATHS = {
 }
 
 
-def connect() -> client.ApiClient:
-    """A client for the cluster this runs in, else for the current kubeconfig context."""
+def connect(connections: int = 16) -> client.ApiClient:
+    """A client for the cluster this runs in, else for the current kubeconfig context, keeping
+    up to `connections` connections open (one per thread that uses it at once)."""
     try:
         kubeconfig.load_incluster_config()  # type: ignore[no-untyped-call]
     except kubeconfig.ConfigException:
         kubeconfig.load_kube_config()  # type: ignore[no-untyped-call]
-    return client.ApiClient()
+    configuration = client.Configuration.get_default_copy()
+    configuration.connection_pool_maxsize = connections
+    return client.ApiClient(configuration)
 
 
 class Refused(Exception):
@@ -66,13 +82,14 @@ class Kube:
         networking = client.NetworkingV1Api(api)
         self.core, self.batch = core, batch
         self.custom = client.CustomObjectsApi(api)
+        policy = client.PolicyV1Api(api)
         # kind -> server-side apply, for every kind of child
         self._patch: dict[str, Callable[..., Any]] = {
             "ConfigMap": core.patch_namespaced_config_map,
             "Service": core.patch_namespaced_service,
             "Deployment": apps.patch_namespaced_deployment,
             "Job": batch.patch_namespaced_job,
-            "PodDisruptionBudget": client.PolicyV1Api(api).patch_namespaced_pod_disruption_budget,
+            "PodDisruptionBudget": policy.patch_namespaced_pod_disruption_budget,
             "NetworkPolicy": networking.patch_namespaced_network_policy,
         }
         # kind -> delete, for the children that are pruned
@@ -82,17 +99,13 @@ class Kube:
         }
 
     def read(self, kind: str, namespace: str, name: str) -> Manifest | None:
-        """A child the watch does not show (say, someone else's), or None if there is none.
-
-        Served from the apiserver's cache (resourceVersion=0): this only asks whether a name is
-        taken, which the object's owner settled long before, and costs etcd nothing.
-        """
+        """The object of that name as stored now, or None if there is none (only asked when a
+        create finds the name taken: the cache holds only what TFModels control)."""
         path = PATHS[kind].format(namespace=namespace, name=name)
         method, url, headers, _, _ = self.api.param_serialize(
-            "GET", path, query_params=[("resourceVersion", "0")],
-            header_params={"Accept": "application/json"}, auth_settings=["BearerToken"],
-        )  # fmt: skip
-        response = self.api.call_api(method, url, header_params=headers)
+            "GET", path, header_params={"Accept": "application/json"}, auth_settings=["BearerToken"]
+        )
+        response = self.api.call_api(method, url, header_params=headers, _request_timeout=TIMEOUT)
         response.read()  # type: ignore[no-untyped-call]
         API_REQUESTS.labels("get", str(response.status)).inc()
         if response.status == 404:
@@ -102,27 +115,49 @@ class Kube:
         result: Manifest = json.loads(response.data or b"{}")
         return result
 
-    def apply(self, manifest: Manifest, uid: str | None) -> Manifest:
+    def apply(self, manifest: Manifest, uid: str | None, owner: str) -> Manifest:
         """Server-side apply `manifest`; returns the object as the apiserver stored it.
 
-        `uid` is the object observed under that name (None: none exists). It goes into the
-        apply as a precondition: if the object was replaced since, by anyone, the apiserver
-        refuses the apply instead of writing over the newcomer.
+        `uid` is the object observed under that name, and goes into the apply as a
+        precondition: if the object was replaced since, by anyone, the apiserver refuses the
+        apply instead of writing over the newcomer. With none observed, the apply may only
+        create: if the name is taken (409), the holder is applied over only if TFModel `owner`
+        controls it (its labels were edited away, so the informers lost sight of it); anyone
+        else's object is `Taken`, never adopted.
         """
         kind, meta = manifest["kind"], manifest["metadata"]
-        patch = self._patch[kind]
-        guarded = manifest if uid is None else {**manifest, "metadata": {**meta, "uid": uid}}
+        if uid is None:
+            try:
+                return self._apply({**meta, "resourceVersion": CREATE_ONLY}, manifest)
+            except ApiException as err:
+                if err.status != 409:
+                    raise
+                live = self.read(kind, meta["namespace"], meta["name"])
+                if live is None:
+                    raise  # deleted again meanwhile: retried
+                if not controlled_by(live, owner):
+                    raise Taken(taken(manifest, live)) from err
+                uid = str(live["metadata"]["uid"])
         try:
-            stored = _call("apply", patch, meta["name"], meta["namespace"], guarded, **APPLY)
+            return self._apply({**meta, "uid": uid}, manifest)
         except ApiException as err:
-            reason = _reason(err)
-            if uid and err.status == 422 and "metadata.uid" in reason:  # replaced since
+            if err.status == 422 and "metadata.uid" in _reason(err):  # replaced since
                 live = self.read(kind, meta["namespace"], meta["name"])
                 held = taken(manifest, live) if live else f"{kind} {meta['name']} was replaced"
                 raise Taken(held) from err
-            if err.status in (400, 403, 422) or _schema_error(err):
-                raise Refused(f"{kind} {meta['name']}: {reason}") from err
-            raise  # 409 (gone since observed), 429, 5xx: the watch catches up; retried
+            raise
+
+    def _apply(self, meta: Manifest, manifest: Manifest) -> Manifest:
+        kind, name, namespace = manifest["kind"], meta["name"], meta["namespace"]
+        try:
+            stored = _call(
+                "apply", self._patch[kind], name, namespace, {**manifest, "metadata": meta}, **APPLY
+            )
+        except ApiException as err:
+            invalid = err.status in (400, 403, 422) and "metadata.uid" not in _reason(err)
+            if invalid or _schema_error(err):
+                raise Refused(f"{kind} {name}: {_reason(err)}") from err
+            raise  # 409 (taken, or gone since observed), 429, 5xx: the cache catches up; retried
         assert stored is not None
         return stored
 
@@ -136,20 +171,26 @@ class Kube:
         )
         try:
             _call(
-                "delete", self._delete[child["kind"]], meta["name"], meta["namespace"], body=options
-            )
+                "delete", self._delete[child["kind"]], meta["name"], meta["namespace"],
+                body=options, _request_timeout=TIMEOUT,
+            )  # fmt: skip
         except ApiException as err:
             if err.status not in (404, 409):  # gone, or no longer the object we saw
                 raise
 
-    def replace_status(self, namespace: str, name: str, status: Manifest) -> Manifest:
-        """Write the whole status; returns the TFModel as stored."""
+    def replace_status(self, namespace: str, name: str, uid: str, status: Manifest) -> Manifest:
+        """Write the whole status of TFModel `uid`; returns the TFModel as stored. If the name
+        now belongs to another TFModel (deleted and created again), the patch fails (its test
+        of the UID): one TFModel's status never lands on its successor."""
         # A JSON patch replaces the whole status; a merge patch would keep labels that were removed.
-        patch = [{"op": "add", "path": "/status", "value": status}]
+        patch = [
+            {"op": "test", "path": "/metadata/uid", "value": uid},
+            {"op": "add", "path": "/status", "value": status},
+        ]
         response = _call(
             "patch", self.custom.patch_namespaced_custom_object_status,
             vocabulary.GROUP, vocabulary.VERSION, namespace, vocabulary.PLURAL, name, patch,
-            _content_type="application/json-patch+json",
+            _content_type="application/json-patch+json", _request_timeout=TIMEOUT,
         )  # fmt: skip
         assert response is not None
         return response
@@ -176,7 +217,10 @@ class Kube:
             "lastTimestamp": now,
             "count": 1,
         }
-        _call("create", self.core.create_namespaced_event, meta["namespace"], body)
+        _call(
+            "create", self.core.create_namespaced_event, meta["namespace"], body,
+            _request_timeout=TIMEOUT,
+        )  # fmt: skip
 
 
 def _call(

@@ -1,9 +1,11 @@
 """The operator's Prometheus metrics (served by `tfmodel run --metrics-port`)."""
 
+import threading
 from collections import Counter as Tally
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-from prometheus_client import Counter, Gauge, Histogram, start_http_server
+from prometheus_client import CONTENT_TYPE_LATEST, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import REGISTRY, Collector
 
@@ -14,7 +16,7 @@ RECONCILE_SECONDS = Histogram(
 QUEUE_DEPTH = Gauge("tfmodel_queue_depth", "TFModels waiting for a reconcile")
 API_REQUESTS = Counter(
     "tfmodel_api_requests",
-    "Requests the reconciles sent to the Kubernetes API (the watch streams are not counted)",
+    "Requests the reconciles sent to the Kubernetes API (not the informers' lists and watches)",
     ["verb", "code"],
 )
 SERVING_POLLS = Counter(
@@ -51,5 +53,28 @@ READY = ReadyReasons()
 REGISTRY.register(READY)
 
 
-def serve(port: int, address: str = "0.0.0.0") -> None:
-    start_http_server(port, addr=address)
+def serve(port: int, trouble: Callable[[], str], address: str = "0.0.0.0") -> None:
+    """/metrics, and /healthz for the liveness probe: 500 with `trouble()` while it says what is
+    wedged (a standby waiting for the Lease serves both too)."""
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            if self.path == "/metrics":
+                code, kind, body = 200, CONTENT_TYPE_LATEST, generate_latest(REGISTRY)
+            elif self.path == "/healthz":
+                wedged = trouble()
+                code, kind, body = (500 if wedged else 200), "text/plain", (wedged or "ok").encode()
+            else:
+                code, kind, body = 404, "text/plain", b"not found"
+            self.send_response(code)
+            self.send_header("Content-Type", kind)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *_: object) -> None:  # probes every few seconds: not worth a line
+            pass
+
+    server = ThreadingHTTPServer((address, port), Handler)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, name="metrics", daemon=True).start()

@@ -12,15 +12,14 @@ import threading
 import time
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
-from typing import NamedTuple
 
 from tfmodel_operator.controller import metrics, spec, tfserving
+from tfmodel_operator.controller.cache import Watched
 from tfmodel_operator.controller.decision import conditions, decide, ownership, reasons
 from tfmodel_operator.controller.decision.observed import (
     Key,
     Manifest,
     Observed,
-    Packed,
     is_ready,
     project,
     resource_version,
@@ -28,21 +27,13 @@ from tfmodel_operator.controller.decision.observed import (
 )
 from tfmodel_operator.controller.decision.plan import Move, PodServing
 from tfmodel_operator.controller.decision.promotion import Check
-from tfmodel_operator.controller.kube import ApiException, Kube, Refused, Taken
+from tfmodel_operator.controller.kube import TRANSIENT, Kube, Refused, Taken
 from tfmodel_operator.controller.settings import Settings
 
 log = logging.getLogger(__name__)
 
 # Our own writes stay visible this long even if the watch has not shown them yet.
 FRESH_SECONDS = 30.0
-
-
-class Watched(NamedTuple):
-    """One TFModel's objects as the watch caches hold them."""
-
-    tfmodel: Packed | None
-    children: list[Packed]
-    pods: list[Packed]
 
 
 @dataclass(frozen=True)
@@ -206,7 +197,7 @@ class Reconciler:
         except Exception as err:
             log.exception("Reconcile of TFModel %s/%s failed", *key)
             self.decided.pop(key, None)
-            if not isinstance(err, ApiException):  # not the API's passing trouble: say so
+            if not isinstance(err, TRANSIENT):  # not the API's passing trouble: say so
                 self.report_failure(key, observed, f"{type(err).__name__}: {err}")
         finally:
             metrics.RECONCILES.labels(result).inc()
@@ -222,8 +213,10 @@ class Reconciler:
         observed = replace(observed, serving=serving_now, checks=self.checks(key, observed))
         asked = self.asked.get(key)
         fingerprint = (observed.fingerprint(), asked.at if asked else None, len(observed.checks))
-        if self.decided.get(key) == fingerprint and key not in self.unsettled:
-            return "skipped"  # nothing it depends on changed since the last reconcile
+        if self.decided.get(key) == fingerprint:
+            # Nothing it depends on changed since the last reconcile, TF Serving's answers
+            # included (asked again whenever their poll is due).
+            return "skipped"
         now = datetime.now(UTC)
         grace, policy = self.settings.reload_grace_seconds, self.settings.policy
         outcome = decide.decide(observed, now, grace, policy)
@@ -233,24 +226,22 @@ class Reconciler:
             outcome = decide.decide(observed, now, grace, policy)
         previous = body.get("status") or {}
         generation = int(body["metadata"].get("generation", 0))
-        # The watch shows only labelled objects: one it does not show may still hold the name.
-        lives = [
-            observed.child(m["kind"], m["metadata"]["name"])
-            or self.kube.read(m["kind"], key[0], m["metadata"]["name"])
-            for m in outcome.apply
-        ]
+        uid = str(body["metadata"]["uid"])
+        # The cache holds what TFModels control; a name held by anyone else is found by the
+        # create-only apply (Taken).
+        lives = [observed.child(m["kind"], m["metadata"]["name"]) for m in outcome.apply]
         try:
             problems = [
                 problem
                 for manifest, live in zip(outcome.apply, lives, strict=True)
-                if (problem := ownership.conflict(manifest, live, body["metadata"]["uid"]))
+                if (problem := ownership.conflict(manifest, live, uid))
             ]
             if problems:  # touch nothing: not ours to change, and nothing half-created
                 raise Taken("; ".join(problems))
             stored = []
             for manifest, live in zip(outcome.apply, lives, strict=True):
                 kind, name = manifest["kind"], manifest["metadata"]["name"]
-                written = self.kube.apply(manifest, live["metadata"]["uid"] if live else None)
+                written = self.kube.apply(manifest, live["metadata"]["uid"] if live else None, uid)
                 stored.append(project(kind, written))
                 self.remember(key, stored[-1])
                 log.info("Applied %s %s/%s", kind, key[0], name)
@@ -269,8 +260,11 @@ class Reconciler:
             report = decide.decide(written_over(observed, stored), now, grace, policy)
         if report.status is not None:
             self.publish(key, body, report.status, report.events)
-        metrics.READY.by_key[key] = ready_reason(report.status or previous)
-        if outcome.settled and report.settled:
+        current = report.status or previous
+        metrics.READY.by_key[key] = ready_reason(current)
+        # Stalled: nothing changes until the spec or the world does; the slow check and the
+        # watches notice either, so there is no polling meanwhile.
+        if (outcome.settled and report.settled) or is_stalled(current, generation):
             self.unsettled.discard(key)
         else:
             self.unsettled.add(key)
@@ -295,7 +289,7 @@ class Reconciler:
             *key,
             ", ".join(conditions.changes(previous, new)),
         )
-        stored = self.kube.replace_status(meta["namespace"], meta["name"], new)
+        stored = self.kube.replace_status(meta["namespace"], meta["name"], meta["uid"], new)
         self.remember(key, project("TFModel", stored))
         for event in conditions.events(previous, new) if events is None else events:
             self.kube.post_event(body, event)
@@ -339,6 +333,11 @@ def written_over(observed: Observed, stored: list[Manifest]) -> Observed:
     names = {(o["kind"], o["metadata"]["name"]) for o in stored}
     kept = [o for o in observed.children if (o["kind"], o["metadata"]["name"]) not in names]
     return replace(observed, children=(*kept, *stored))
+
+
+def is_stalled(current: Manifest, generation: int) -> bool:
+    stalled = conditions.find_condition(current, reasons.STALLED) or {}
+    return stalled.get("status") == "True" and stalled.get("observedGeneration") == generation
 
 
 def ready_reason(current: Manifest) -> tuple[str, str]:

@@ -23,7 +23,6 @@ from tfmodel_operator.controller.api import (
     Gpu,
     NetworkAccess,
     Promotion,
-    Resources,
     Storage,
     TFModel,
     Toleration,
@@ -37,9 +36,7 @@ from tfmodel_operator.controller.fields import (
     HOST,
     IMAGE,
     LABEL_NAME,
-    MAX_QUANTITY,
     MODEL_NAME,
-    QUANTITY,
     RELATIVE_PATH,
     RESOURCE_NAME,
     boolean,
@@ -47,7 +44,7 @@ from tfmodel_operator.controller.fields import (
     mapping,
     no_unknown,
     optional_mapping,
-    quantity,
+    resource_requirements,
     string,
     string_map,
     tolerations,
@@ -83,7 +80,7 @@ def parse(body: Mapping[str, Any]) -> TFModel:
     gpu = _gpu(spec.get("gpu"))
     image_default = DEFAULT_IMAGE + "-gpu" if gpu else DEFAULT_IMAGE
     image = string(spec.get("image", image_default), "spec.image", pattern=IMAGE, max_length=512)
-    resources = _resources(spec.get("resources"), gpu)
+    resources = resource_requirements(spec.get("resources"), gpu)
     return TFModel(
         name=name,
         namespace=str(meta.get("namespace", "default")),
@@ -302,29 +299,6 @@ def _gpu(value: Any) -> Gpu | None:
         ),
         memory_fraction=float(fraction) if fraction is not None else None,
     )  # fmt: skip
-
-
-def _resources(value: Any, gpu: Gpu | None) -> Resources:
-    resources = optional_mapping(value, "spec.resources") or {}
-    no_unknown(resources, "spec.resources", {"requests", "limits"})
-    parts = {}
-    for part in ("requests", "limits"):
-        where = f"spec.resources.{part}"
-        quantities = optional_mapping(resources.get(part), where) or {}
-        checked = []
-        for key, amount in sorted(quantities.items()):
-            string(key, f"{where}", RESOURCE_NAME, 253)
-            text = (
-                str(amount) if isinstance(amount, int) and not isinstance(amount, bool) else amount
-            )
-            string(text, f"{where}.{key}", QUANTITY, 64)
-            if not 0 <= quantity(text) < MAX_QUANTITY:
-                raise InvalidSpec(f"{where}.{key}", f"{text} is out of range (below 2^63/1000)")
-            if gpu and key == gpu.resource_name:
-                raise InvalidSpec(f"{where}.{key}", "set GPUs with spec.gpu.count, not here")
-            checked.append((key, text))
-        parts[part] = tuple(checked)
-    return Resources(**parts)
 
 
 def _batching(value: Any) -> Batching | None:

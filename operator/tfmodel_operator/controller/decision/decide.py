@@ -25,6 +25,7 @@ from tfmodel_operator.controller.decision.observed import (
     Manifest,
     Observed,
     applied_at,
+    comparable,
     recorded_plan,
 )
 from tfmodel_operator.controller.decision.ownership import conflict, controlled_by
@@ -71,7 +72,8 @@ def decide(
     owned_jobs = observed.of_kind("Job", tfmodel.uid)
     exports = export_jobs.decide(tfmodel, owned_jobs, observed.pods_of("export"))
     desired = plan.gated(plan.desired_plan(tfmodel), exports.pending, current)
-    decision = plan.next_plan(desired, current, serving, tfmodel.promotion, observed.checks)
+    served = {str(k): int(v) for k, v in (previous.get("labels") or {}).items()}
+    decision = plan.next_plan(desired, current, serving, tfmodel.promotion, observed.checks, served)
     manifests = tuple(render.desired(tfmodel, decision.plan, exports.apply).in_apply_order())
 
     live = [observed.child(m["kind"], m["metadata"]["name"]) for m in manifests]
@@ -88,7 +90,7 @@ def decide(
     apply = tuple(
         m
         for m, obj in zip(manifests, live, strict=True)
-        if obj is None or (m["kind"] != "Job" and not is_applied(m, obj))
+        if obj is None or (m["kind"] != "Job" and not is_applied(comparable(m), obj))
     )
     written = any(m["kind"] == "ConfigMap" for m in apply)
     world = status.World(

@@ -5,6 +5,7 @@ decision and the status read, and the specs of children, which are compared with
 be applied), so memory stays flat as TFModels grow. Everything here is plain data.
 """
 
+import hashlib
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -53,8 +54,8 @@ def project(kind: str, body: Mapping[str, Any]) -> Manifest:
     if kind == vocabulary.KIND:
         slim["spec"] = body.get("spec")
         slim["status"] = status
-    elif kind == "ConfigMap":
-        slim["data"] = body.get("data") or {}
+    elif kind == "ConfigMap":  # digests: a ConfigMap is up to 1 MiB, and only compared
+        slim["data"] = digests(body.get("data") or {})
     elif kind == "Pod":
         slim["status"] = _pod_status(status)
     else:  # Service, Deployment, Job: the spec is compared with what should be applied
@@ -63,6 +64,21 @@ def project(kind: str, body: Mapping[str, Any]) -> Manifest:
                 "availableReplicas", "observedGeneration", "active", "ready")  # fmt: skip
         slim["status"] = {k: status[k] for k in kept if k in status}
     return slim
+
+
+def digests(data: Mapping[str, str]) -> dict[str, str]:
+    return {
+        key: "sha256:" + hashlib.sha256(str(value).encode()).hexdigest()
+        for key, value in data.items()
+    }
+
+
+def comparable(manifest: Manifest) -> Manifest:
+    """A desired child as the cache keeps its kind, to compare the two (a ConfigMap's data as
+    digests)."""
+    if manifest["kind"] != "ConfigMap":
+        return manifest
+    return {**manifest, "data": digests(manifest.get("data") or {})}
 
 
 class Packed(NamedTuple):

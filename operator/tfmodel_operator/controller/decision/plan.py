@@ -9,6 +9,7 @@ are dropped, in one config. `next_plan` makes that decision from observations on
 """
 
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from tfmodel_operator.controller.api import Promotion, TFModel, VersionPolicy
@@ -134,20 +135,29 @@ def next_plan(
     pods: list[PodServing],
     promotion: Promotion = UNGATED,
     checks: dict[Move, Check] | None = None,
+    served: Mapping[str, int] | None = None,
 ) -> Decision:
     """The config to write now, given what each ready pod reports and the checks made so far.
 
-    With no previous config or no ready pod, the desired config is written as is: a starting
-    server loads every version before it serves (labels on versions still loading are allowed
-    only then, by --allow_version_labels_for_unavailable_models), and no client depends on a
-    label yet.
+    With no previous config or no ready pod, a label the promotion gate leaves alone is written
+    as desired: a starting server loads every version before it serves (labels on versions
+    still loading are allowed only then, by --allow_version_labels_for_unavailable_models), and
+    no client depends on a label yet. A gated label is not: written as desired whenever the
+    ConfigMap or its plan annotation is lost or no pod is ready, it would jump to a version
+    whose check failed or was never made. It starts instead from where the record puts it or,
+    with no record, where the answering pods resolve it (`known_current`), and is held or
+    moved from there as usual; with neither it is a new label, added once its version is
+    AVAILABLE everywhere and its check passed. `served` is status.labels (where the labels were
+    last seen served); only a TFModel with no trace of a label anywhere is new.
     """
     if current is None or not pods:
-        return Decision(plan=desired)
+        current = known_current(desired, current, pods, promotion, served or {})
     answered = [p for p in pods if p.answered]
     # A pod that did not answer might not have loaded anything: no label moves onto it.
     everywhere = (
-        set.intersection(*(p.available() for p in pods)) if len(answered) == len(pods) else set()
+        set.intersection(*(p.available() for p in pods))
+        if pods and len(answered) == len(pods)
+        else set()
     )
     labels: dict[str, int] = {}
     holds: list[Hold] = []
@@ -188,6 +198,37 @@ def next_plan(
         tuple(sorted(unchecked, key=str)),
         tuple(refused),
     )
+
+
+def known_current(
+    desired: Plan,
+    current: Plan | None,
+    pods: list[PodServing],
+    promotion: Promotion,
+    served: Mapping[str, int],
+) -> Plan:
+    """What is current when the record or the ready pods are missing. A label not gated is where
+    the spec wants it. A gated one is where the record puts it; with no record, on the version
+    every pod that answered resolves it to, else where the status last saw it served (`served`);
+    else it is new. With no trace of any label anywhere the TFModel is new: its first config is
+    written as desired."""
+    resolved = {
+        label: {p.resolves(label) for p in pods if p.answered} for label, _ in desired.labels
+    }
+    agreed = {label: found.pop() for label, found in resolved.items() if len(found) == 1}
+    anywhere = any(p.labels for p in pods)
+    fresh = current is None and not anywhere and not served
+    labels = []
+    for label, wanted in desired.labels:
+        if fresh or not promotion.gates(label):
+            now: int | None = wanted
+        elif current is not None:
+            now = current.label(label)
+        else:
+            now = agreed.get(label) or served.get(label)
+        if now is not None:
+            labels.append((label, now))
+    return Plan(desired.policy, tuple(labels))
 
 
 @dataclass(frozen=True)

@@ -11,10 +11,10 @@ from typing import Any
 
 from tfmodel_operator.controller.api import TFModel, VersionPolicy
 from tfmodel_operator.controller.decision.conditions import (
-    MAX_MESSAGE,
     Verdict,
     conditions,
     find_condition,
+    timestamp,
 )
 from tfmodel_operator.controller.decision.export_jobs import FAILED, ExportDecision
 from tfmodel_operator.controller.decision.plan import (
@@ -60,6 +60,10 @@ Manifest = dict[str, Any]
 
 # Order of the states a version passes through; the least advanced one describes a version.
 STATE_ORDER = ("END", "START", "LOADING", "UNLOADING", "AVAILABLE")
+# A pod may list thousands of versions: the status (an etcd object, shown by kubectl) stays
+# small. MAX_STATUS_VERSIONS is the CRD's maxItems for status.versions.
+MAX_STATUS_VERSIONS = 100
+MAX_VERSION_ERROR = 512
 
 
 @dataclass(frozen=True)
@@ -122,7 +126,7 @@ def compute(
         "readyReplicas": dep_status.get("readyReplicas", 0),
         "device": tfmodel.device,
         "versionPolicy": policy_summary(tfmodel.version_policy),
-        "versions": versions(answered),
+        "versions": versions(decision.plan, answered),
         "labels": {label: version for label, (version, _) in labels.items()},
         "labelSummary": {
             label: f"{version} ({count}/{len(observed.serving)})"
@@ -184,18 +188,19 @@ def config_applied(
         )
     behind = {p.pod: problems for p in answered if (problems := mismatches(decision.plan, p))}
     detail = "; ".join(f"{pod}: {', '.join(map(str, found))}" for pod, found in behind.items())
-    if behind:
-        written = observed.config_written
-        waited = (now - written).total_seconds() if written else 0.0
-        if waited > tfmodel.config_poll_seconds + reload_grace:
-            return (
-                False,
-                RELOAD_NOT_SEEN,
-                (
-                    f"models.config changed {waited:.0f}s ago but is not in effect (TF Serving "
-                    f"only logs a config it rejects; a stuck kubelet never delivers one): {detail}"
-                ),
-            )
+    written = observed.config_written
+    deadline = tfmodel.config_poll_seconds + reload_grace
+    if behind and written and (now - written).total_seconds() > deadline:
+        # Names the time of the change, not its age: the message must not change every poll.
+        return (
+            False,
+            RELOAD_NOT_SEEN,
+            (
+                f"models.config written at {timestamp(written)} is not in effect within "
+                f"{deadline:.0f}s (TF Serving only logs a config it rejects; a stuck kubelet "
+                f"never delivers one): {detail}"
+            ),
+        )
     if decision.refused:
         return (
             False,
@@ -247,29 +252,42 @@ def keeps_several_versions(plan: Plan) -> bool:
     return policy.kind == "all" or policy.num_versions > 1
 
 
-def versions(answered: list[PodServing]) -> list[Manifest]:
+def versions(plan: Plan, answered: list[PodServing]) -> list[Manifest]:
     """Per version: its least advanced state across the pods that answered, on how many it is
     AVAILABLE, and any load error. A pod that does not list a version at all counts as START
     for it (so a version AVAILABLE on one pod of two is not reported AVAILABLE).
 
     TF Serving keeps END entries for versions it unloaded long ago; versions that are only
-    such entries are left out.
+    such entries are left out. A pod may list thousands of versions, so at most
+    MAX_STATUS_VERSIONS are: the pinned ones first, then the highest others.
     """
+    # The first entry of a version wins, as TF Serving lists each once.
+    by_pod = [{v.version: v for v in reversed(pod.versions)} for pod in answered]
     listed = {v.version for pod in answered for v in pod.versions if v.state != "END" or v.error}
+    pinned = pinned_versions(plan, answered)
+    shown = sorted(listed, key=lambda version: (version not in pinned, -version))
     result = []
-    for version in sorted(listed):
-        statuses = [
-            next((v for v in pod.versions if v.version == version), VersionStatus(version, "START"))
-            for pod in answered
-        ]
+    for version in sorted(shown[:MAX_STATUS_VERSIONS]):
+        statuses = [found.get(version, VersionStatus(version, "START")) for found in by_pod]
         state = min((v.state for v in statuses), key=STATE_ORDER.index)
         available = sum(v.state == "AVAILABLE" for v in statuses)
         entry: Manifest = {"version": version, "state": state, "availableReplicas": available}
         error = next((v.error for v in statuses if v.error), "")
         if error:
-            entry["error"] = error[:MAX_MESSAGE]
+            entry["error"] = error[:MAX_VERSION_ERROR]
         result.append(entry)
     return result
+
+
+def pinned_versions(plan: Plan, answered: list[PodServing]) -> set[int]:
+    """The versions status.versions lists first: those the plan serves (under latest or all,
+    those AVAILABLE on some pod) and those a label points at, in the plan or on a pod."""
+    if plan.policy.kind == "specific":
+        served = set(plan.policy.versions)
+    else:
+        served = {version for pod in answered for version in pod.available()}
+    labelled = {v for _, v in plan.labels} | {v for pod in answered for _, v in pod.labels}
+    return served | labelled
 
 
 def served_labels(plan: Plan, answered: list[PodServing]) -> dict[str, tuple[int, int]]:
