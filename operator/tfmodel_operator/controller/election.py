@@ -105,8 +105,8 @@ def wait_for_leadership(
     identity = f"{socket.gethostname()}_{os.getpid()}"
     leading = threading.Event()
     renew_deadline = lease_seconds * 2 / 3
-    # Each try ends well within the renew deadline, so there are several before it passes.
-    lock = BoundedLeaseLock(api, name, namespace, identity, renew_deadline / 4, trouble)
+    # Each try ends within half the renew deadline, so there are two at least before it passes.
+    lock = BoundedLeaseLock(api, name, namespace, identity, renew_deadline / 2, trouble)
 
     def lost(why: str = "") -> None:
         log.error(

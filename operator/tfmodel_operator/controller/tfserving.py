@@ -3,19 +3,24 @@ whether a version may take a label (metadata and a smoke request, judged by prom
 
 GET /v1/models/<model> lists every version with its state. Where a label points is read from
 GET /v1/models/<model>/labels/<l>/metadata (model_spec.version): the status API ignores the
-label part of its path. The tenant picks the image, so an answer is untrusted input: each
-request has a total deadline (connect, headers and the whole body), a size limit, and its fields
-are checked; a pod that answers late or with nonsense is reported as such and holds up nothing
-but its own TFModel, for at most that deadline.
+label part of its path. The tenant picks the image, so an answer is untrusted input: all that is
+asked of a pod shares one total deadline (connect, status line, headers and every byte of the
+bodies), answers have a size limit, and their fields are checked; a pod that answers late or
+with nonsense is reported as such and holds up nothing but its own TFModel, for at most that
+deadline.
 """
 
+import contextlib
+import http.client
 import json
+import socket
+import threading
 import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
+from types import TracebackType
 from typing import Any, TypeVar
-
-import requests
+from urllib.parse import urlsplit
 
 from tfmodel_operator import vocabulary
 from tfmodel_operator.controller.api import Promotion
@@ -23,12 +28,14 @@ from tfmodel_operator.controller.decision import promotion
 from tfmodel_operator.controller.decision.observed import is_ready
 from tfmodel_operator.controller.decision.plan import Move, PodServing, VersionStatus
 
-TIMEOUT = (1.0, 1.0)  # (connect, each read) seconds
+CONNECT_TIMEOUT = 1.0  # seconds, within the deadline: a pod that is gone costs no more
 DEADLINE = 3.0  # seconds for everything asked of one pod, bodies included
 # A predict may take a while on a big model (the first one more), so promotion checks wait longer.
-CHECK_TIMEOUT = (1.0, 10.0)
 CHECK_DEADLINE = 10.0
 MAX_BODY = 1 << 20
+READ_SIZE = 8192
+# An answer under MAX_BODY could list ~28k versions; no model needs more than this many loaded.
+MAX_VERSIONS = 1000
 MAX_PARALLEL = 8
 STATES = ("START", "LOADING", "AVAILABLE", "UNLOADING", "END")
 INT64_MAX = 2**63 - 1
@@ -64,7 +71,7 @@ def check_on(
 
     def ask_version(version: int, request: dict[str, Any] | None = None) -> Any:
         url = f"{base}/versions/{version}" + ("/metadata" if request is None else ":predict")
-        return get(url, deadline, CHECK_TIMEOUT, request)
+        return get(url, deadline, request)
 
     try:
         new = promotion.signatures(ask_version(target))
@@ -99,8 +106,7 @@ def ask(pod: dict[str, Any], model: str, labels: list[str]) -> PodServing:
     base = f"http://{pod['status']['podIP']}:{vocabulary.REST_PORT}/v1/models/{model}"
     deadline = time.monotonic() + DEADLINE  # for everything asked of this pod
     try:
-        answer = get(base, deadline)["model_version_status"]
-        versions = tuple(version_status(entry) for entry in answer)
+        versions = version_statuses(get(base, deadline)["model_version_status"])
         resolved = []
         for label in labels:
             # TF Serving answers 400 (404 in older releases) for a label it does not know.
@@ -112,48 +118,161 @@ def ask(pod: dict[str, Any], model: str, labels: list[str]) -> PodServing:
     return PodServing(pod=name, versions=versions, labels=tuple(resolved))
 
 
+class NoAnswer(Exception):
+    """Nothing, or not all of the answer, before the deadline."""
+
+
+class CannotConnect(Exception):
+    """The pod refused the connection (or has no route)."""
+
+
 # What a pod's answer can go wrong with: no answer, or one that is not what TF Serving sends.
-TROUBLE = (requests.RequestException, ValueError, KeyError, TypeError, AttributeError)
+TROUBLE = (
+    NoAnswer,
+    CannotConnect,
+    OSError,
+    http.client.HTTPException,
+    ValueError,
+    KeyError,
+    TypeError,
+    AttributeError,
+    RecursionError,  # the pod's nesting, deeper than Python's stack (parsing or printing it)
+)
 
 
 def trouble(err: Exception, deadline: float) -> str:
     """`err` in a few words. The same trouble must read the same each time, or every poll
     would rewrite the status."""
-    if isinstance(err, requests.Timeout):
+    if isinstance(err, NoAnswer):
         return f"no answer within {deadline:.0f}s"
-    if isinstance(err, requests.ConnectionError):
+    if isinstance(err, CannotConnect):
         return "cannot connect"
     return f"{type(err).__name__}: {str(err)[:200]}"
 
 
 def get(
-    url: str,
-    deadline: float,
-    timeout: tuple[float, float] = TIMEOUT,
-    request: dict[str, Any] | None = None,
-    unknown_ok: bool = False,
+    url: str, deadline: float, request: dict[str, Any] | None = None, unknown_ok: bool = False
 ) -> dict[str, Any]:
-    """The JSON object TF Serving answers to a GET (or, with a `request`, a POST) of `url`."""
-    method = "GET" if request is None else "POST"
-    with requests.request(method, url, json=request, timeout=timeout, stream=True) as response:
-        if unknown_ok and response.status_code in (400, 404):
-            return {}
+    """The JSON object TF Serving answers to a GET (or, with a `request`, a POST) of `url`,
+    all of it before `deadline` (a time.monotonic())."""
+    payload = None if request is None else json.dumps(request).encode()
+    status, body = exchange(url, deadline, payload)
+    if unknown_ok and status in (400, 404):
+        return {}
+    if status != 200:
+        raise ValueError(f"HTTP {status}: {body[:200].decode(errors='replace')}")
+    return json_object(body)
+
+
+def exchange(url: str, deadline: float, payload: bytes | None) -> tuple[int, bytes]:
+    """(status, body) of one request, from connect to the body's last byte before `deadline`.
+
+    A socket timeout bounds only each wait for a byte, and http.client reads the status line
+    and headers in loops of its own: the watchdog bounds the whole."""
+    parts = urlsplit(url)
+    connect_timeout = min(CONNECT_TIMEOUT, time_left(deadline))
+    connection = http.client.HTTPConnection(
+        parts.hostname or "", parts.port, timeout=connect_timeout
+    )
+    try:
+        connection.connect()
+    except TimeoutError as err:
+        raise NoAnswer("no connection") from err
+    except OSError as err:
+        raise CannotConnect(str(err)) from err
+    with contextlib.closing(connection), Watchdog(connection.sock, deadline) as watchdog:
+        try:
+            answer = converse(connection, parts.path, payload, deadline)
+        except (OSError, http.client.HTTPException) as err:
+            if watchdog.cut_off or isinstance(err, TimeoutError):
+                raise NoAnswer("the answer stopped") from err
+            raise
+        if watchdog.cut_off:  # a body of no stated length ends where it was cut off
+            raise NoAnswer("the answer was cut off")
+        return answer
+
+
+def converse(
+    connection: http.client.HTTPConnection, path: str, payload: bytes | None, deadline: float
+) -> tuple[int, bytes]:
+    """(status, body) of one request on a connected `connection`, at most MAX_BODY bytes."""
+    sock = connection.sock  # kept: http.client drops it from `connection` if the pod will close
+    sock.settimeout(time_left(deadline))
+    if payload is None:
+        connection.request("GET", path)
+    else:
+        connection.request("POST", path, payload, {"Content-Type": "application/json"})
+    with connection.getresponse() as response:
         body = bytearray()
-        # read1 returns whatever has arrived: a pod that drips its answer a byte at a time is
-        # stopped by the deadline, not only by a read that waits too long (iter_content would
-        # wait for a whole chunk).
-        while chunk := response.raw.read1(8192):
+        # read1 returns whatever has arrived: the size limit holds however the pod splits it.
+        while not response.isclosed():  # open, the socket is too (it closes with the body)
+            sock.settimeout(time_left(deadline))
+            chunk = response.read1(READ_SIZE)
+            if not chunk:
+                break
             body += chunk
             if len(body) > MAX_BODY:
                 raise ValueError(f"answer larger than {MAX_BODY} bytes")
-            if time.monotonic() > deadline:  # answered in part: as late as no answer at all
-                raise requests.Timeout("the whole answer did not arrive before the deadline")
-    if response.status_code != 200:
-        raise ValueError(f"HTTP {response.status_code}: {body[:200].decode(errors='replace')}")
-    answer = json.loads(body)
+        return response.status, bytes(body)
+
+
+def time_left(deadline: float) -> float:
+    """Seconds until `deadline`; none left is as late as no answer at all."""
+    left = deadline - time.monotonic()
+    if left <= 0:
+        raise NoAnswer("the deadline passed")
+    return left
+
+
+class Watchdog:
+    """Cuts a connection off at `deadline`: shutting its socket down makes a read blocked in
+    http.client return at once. It shuts down its own duplicate of the socket, which nothing
+    else closes, so it can never hit a descriptor reused since by another connection."""
+
+    def __init__(self, sock: socket.socket, deadline: float) -> None:
+        self.sock = sock.dup()
+        self.lock = threading.Lock()
+        self.cut_off = False
+        self.timer = threading.Timer(max(0.0, deadline - time.monotonic()), self.cut)
+        self.timer.daemon = True
+
+    def cut(self) -> None:
+        with self.lock:
+            if self.sock.fileno() != -1:  # not closed by __exit__ already
+                self.cut_off = True
+                with contextlib.suppress(OSError):
+                    self.sock.shutdown(socket.SHUT_RDWR)
+
+    def __enter__(self) -> "Watchdog":
+        self.timer.start()
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, err: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.timer.cancel()
+        with self.lock:
+            self.sock.close()
+
+
+def json_object(body: bytes) -> dict[str, Any]:
+    """`body` as a JSON object; anything else is the pod's trouble (a ValueError)."""
+    try:
+        answer = json.loads(body)
+    except RecursionError:  # e.g. b"[" * 100000: C json gives up at Python's stack limit
+        raise ValueError("the answer is nested too deeply") from None
     if not isinstance(answer, dict):
         raise ValueError("the answer is not a JSON object")
     return answer
+
+
+def version_statuses(listed: Any) -> tuple[VersionStatus, ...]:
+    """model_version_status, capped: a pod's answer never keeps megabytes of versions."""
+    if not isinstance(listed, list):
+        raise ValueError("model_version_status is not a list")
+    if len(listed) > MAX_VERSIONS:
+        raise ValueError(f"the answer lists {len(listed)} versions, more than {MAX_VERSIONS}")
+    return tuple(version_status(entry) for entry in listed)
 
 
 def version_status(entry: dict[str, Any]) -> VersionStatus:
