@@ -1,10 +1,16 @@
 """The local control plane (tests/cluster) as the integration tests use it."""
 
+import json
 import os
+import signal
 import subprocess
+import time
+import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+
+from kubernetes import client, config
 
 REPO = Path(__file__).resolve().parents[2]
 SCRIPTS = REPO / "tests" / "cluster"
@@ -41,3 +47,52 @@ def running_cluster() -> Iterator[Path]:
     finally:
         if not was_running:
             subprocess.run([SCRIPTS / "down.sh", RUN_DIR], check=False)
+
+
+def restart_apiserver(down_for: float = 0.0, run_dir: Path = RUN_DIR) -> None:
+    """Stop the kube-apiserver up.sh started and start it again with the same command line (its
+    new PID recorded for down.sh), `down_for` seconds later; return once it answers."""
+    pids = run_dir / "pids"
+    lines = pids.read_text().splitlines()
+    pid = next(int(line.split()[0]) for line in lines if line.split()[1] == "kube-apiserver")
+    argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")[:-1]
+    os.kill(pid, signal.SIGTERM)
+    while Path(f"/proc/{pid}/cmdline").exists() and Path(f"/proc/{pid}/cmdline").read_bytes():
+        time.sleep(0.1)
+    time.sleep(down_for)
+    with (run_dir / "logs" / "kube-apiserver.log").open("ab") as log:
+        new = subprocess.Popen(argv, stdout=log, stderr=log, start_new_session=True)
+    pids.write_text(
+        "".join(
+            f"{new.pid} kube-apiserver\n" if line.split()[1] == "kube-apiserver" else f"{line}\n"
+            for line in lines
+        )
+    )
+    api = config.new_client_from_config(config_file=str(run_dir / "kubeconfig"))
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            client.CoreV1Api(api).list_namespace(limit=1, _request_timeout=2)
+            return
+        except Exception:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.2)
+
+
+def compact_etcd(port: int = 23790) -> int:
+    """Compact etcd at its current revision (as it does on its own, later): every watch from an
+    older resourceVersion must list again. Returns the revision."""
+
+    def post(path: str, body: dict[str, object]) -> dict[str, object]:
+        request = urllib.request.Request(
+            f"http://127.0.0.1:{port}{path}", json.dumps(body).encode(), method="POST"
+        )
+        with urllib.request.urlopen(request, timeout=10) as response:
+            answer: dict[str, object] = json.loads(response.read())
+            return answer
+
+    header = post("/v3/kv/range", {"key": "Lw=="})["header"]
+    revision = int(header["revision"])  # type: ignore[index]
+    post("/v3/kv/compaction", {"revision": revision, "physical": True})
+    return revision

@@ -65,9 +65,13 @@ class Operators:
         self.leader: subprocess.Popen[bytes] | None = None
         self.logs: dict[int, Path] = {}
 
-    def start(self, name: str) -> tuple[subprocess.Popen[bytes], Path]:
+    def start(
+        self, name: str, kubeconfig: Path | None = None, **settings: str
+    ) -> tuple[subprocess.Popen[bytes], Path]:
+        """Start `tfmodel run` as `name`, with the session's settings and these (TFMODEL_*)."""
         log = self.workdir / f"{name}.log"
-        env = {**os.environ, "KUBECONFIG": str(self.kubeconfig), **self.settings}
+        env = {**os.environ, "KUBECONFIG": str(kubeconfig or self.kubeconfig), **self.settings,
+               **settings}  # fmt: skip
         tfmodel = Path(sys.executable).parent / "tfmodel"
         with log.open("wb") as out:
             process = subprocess.Popen(
@@ -85,3 +89,10 @@ class Operators:
                 process.wait(timeout=20)
             except subprocess.TimeoutExpired:
                 process.kill()
+
+
+def started(process: subprocess.Popen[bytes], log: Path) -> bool:
+    """True once the operator in `process` reconciles (it holds the Lease and listed everything)."""
+    if process.poll() is not None:
+        raise AssertionError(f"the operator exited:\n{log.read_text()[-5000:]}")
+    return "Started tfmodel-operator" in log.read_text()

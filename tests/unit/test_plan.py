@@ -178,9 +178,12 @@ LOST_CASES = [
     ("record lost, nobody answers: the gated label stays where the status saw it",
      specific(1, 2, stable=2, canary=2), None, [SILENT], STABLE_ONLY, {}, {"stable": 1},
      Decision(specific(1, 2, canary=2, stable=1), holds=(Hold("stable", 1, 2, 0, 1),))),
-    ("a new TFModel (no trace of a label anywhere): its first config is written as desired",
-     specific(1, 2, stable=1, canary=2), None, [], STABLE_ONLY, {}, {},
+    ("a new TFModel (no status, no label on a pod): its first config is written as desired",
+     specific(1, 2, stable=1, canary=2), None, [], STABLE_ONLY, {}, None,
      Decision(specific(1, 2, canary=2, stable=1))),
+    ("record lost while no pod is ready and the status saw no label: the gated label waits",
+     specific(1, 2, stable=2, canary=2), None, [], STABLE_ONLY, {}, {},
+     Decision(specific(1, 2, canary=2), waiting=("stable",))),
     ("no ready pod: the gated label stays where the record puts it, the ungated one moves",
      specific(2, stable=2, canary=2), specific(1, stable=1, canary=1), [], STABLE_ONLY, {}, {},
      Decision(specific(1, 2, canary=2, stable=1), holds=(Hold("stable", 1, 2, 0, 0),))),
@@ -202,7 +205,7 @@ def test_a_gated_label_never_moves_for_want_of_a_record_or_a_ready_pod(
     pods: list[PodServing],
     gate: Promotion,
     checks: dict[Move, Check],
-    served: dict[str, int],
+    served: dict[str, int] | None,
     expected: Decision,
 ) -> None:
     assert next_plan(desired, current, pods, gate, checks, served) == expected

@@ -10,6 +10,7 @@ import logging
 import random
 import threading
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 
@@ -239,9 +240,15 @@ class Reconciler:
             if problems:  # touch nothing: not ours to change, and nothing half-created
                 raise Taken("; ".join(problems))
             stored = []
-            for manifest, live in zip(outcome.apply, lives, strict=True):
+            for i, (manifest, live) in enumerate(zip(outcome.apply, lives, strict=True)):
                 kind, name = manifest["kind"], manifest["metadata"]["name"]
-                written = self.kube.apply(manifest, live["metadata"]["uid"] if live else None, uid)
+                try:
+                    written = self.kube.apply(
+                        manifest, live["metadata"]["uid"] if live else None, uid
+                    )
+                except Taken as err:  # name every other name taken too, in one message
+                    rest = zip(outcome.apply[i + 1 :], lives[i + 1 :], strict=True)
+                    raise Taken("; ".join([str(err), *self.taken(key[0], rest, uid)])) from err
                 stored.append(project(kind, written))
                 self.remember(key, stored[-1])
                 log.info("Applied %s %s/%s", kind, key[0], name)
@@ -250,7 +257,8 @@ class Reconciler:
             reason = reasons.CHILD_CONFLICT if isinstance(err, Taken) else reasons.APPLY_FAILED
             blocked = conditions.blocked(generation, reason, str(err), previous, now)
             self.publish(key, body, blocked)
-            self.decided.pop(key, None)
+            # Until something it depends on changes (the slow check included), nothing to do.
+            self.decided[key] = fingerprint
             return "blocked" if isinstance(err, Taken) else "refused"
         for child in outcome.prune:
             self.kube.delete(child)
@@ -271,6 +279,19 @@ class Reconciler:
         at_rest = not stored and report.status is None
         self.decided[key] = fingerprint if at_rest else ()
         return "ok"
+
+    def taken(
+        self, namespace: str, rest: Iterable[tuple[Manifest, Manifest | None]], uid: str
+    ) -> list[str]:
+        """Which of the children still to create have names held by someone else (asked only
+        once one create found its name taken)."""
+        found = []
+        for manifest, live in rest:
+            if live is None:
+                live = self.kube.read(manifest["kind"], namespace, manifest["metadata"]["name"])
+            if problem := ownership.conflict(manifest, live, uid):
+                found.append(problem)
+        return found
 
     def publish(
         self,

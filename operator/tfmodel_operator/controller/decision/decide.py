@@ -72,7 +72,10 @@ def decide(
     owned_jobs = observed.of_kind("Job", tfmodel.uid)
     exports = export_jobs.decide(tfmodel, owned_jobs, observed.pods_of("export"))
     desired = plan.gated(plan.desired_plan(tfmodel), exports.pending, current)
-    served = {str(k): int(v) for k, v in (previous.get("labels") or {}).items()}
+    # status.labels: where the labels were last seen served (None: a TFModel never reconciled).
+    served = (
+        {str(k): int(v) for k, v in (previous.get("labels") or {}).items()} if previous else None
+    )
     decision = plan.next_plan(desired, current, serving, tfmodel.promotion, observed.checks, served)
     manifests = tuple(render.desired(tfmodel, decision.plan, exports.apply).in_apply_order())
 

@@ -148,10 +148,10 @@ def next_plan(
     with no record, where the answering pods resolve it (`known_current`), and is held or
     moved from there as usual; with neither it is a new label, added once its version is
     AVAILABLE everywhere and its check passed. `served` is status.labels (where the labels were
-    last seen served); only a TFModel with no trace of a label anywhere is new.
+    last seen served), None before the first status.
     """
     if current is None or not pods:
-        current = known_current(desired, current, pods, promotion, served or {})
+        current = known_current(desired, current, pods, promotion, served)
     answered = [p for p in pods if p.answered]
     # A pod that did not answer might not have loaded anything: no label moves onto it.
     everywhere = (
@@ -205,19 +205,19 @@ def known_current(
     current: Plan | None,
     pods: list[PodServing],
     promotion: Promotion,
-    served: Mapping[str, int],
+    served: Mapping[str, int] | None,
 ) -> Plan:
     """What is current when the record or the ready pods are missing. A label not gated is where
     the spec wants it. A gated one is where the record puts it; with no record, on the version
     every pod that answered resolves it to, else where the status last saw it served (`served`);
-    else it is new. With no trace of any label anywhere the TFModel is new: its first config is
-    written as desired."""
+    else it is new, and waits for its check. Only a TFModel with no status yet (`served` None)
+    and no label on any pod is new: its first config is written as desired."""
     resolved = {
         label: {p.resolves(label) for p in pods if p.answered} for label, _ in desired.labels
     }
     agreed = {label: found.pop() for label, found in resolved.items() if len(found) == 1}
     anywhere = any(p.labels for p in pods)
-    fresh = current is None and not anywhere and not served
+    fresh = current is None and not anywhere and served is None
     labels = []
     for label, wanted in desired.labels:
         if fresh or not promotion.gates(label):
@@ -225,7 +225,7 @@ def known_current(
         elif current is not None:
             now = current.label(label)
         else:
-            now = agreed.get(label) or served.get(label)
+            now = agreed.get(label) or (served or {}).get(label)
         if now is not None:
             labels.append((label, now))
     return Plan(desired.policy, tuple(labels))
