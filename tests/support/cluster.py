@@ -50,13 +50,14 @@ def running_cluster() -> Iterator[Path]:
 
 
 def restart_apiserver(down_for: float = 0.0, run_dir: Path = RUN_DIR) -> None:
-    """Stop the kube-apiserver up.sh started and start it again with the same command line (its
-    new PID recorded for down.sh), `down_for` seconds later; return once it answers."""
+    """Kill the kube-apiserver up.sh started (as a crash would: a graceful stop waits for its
+    long requests) and start it again with the same command line (its new PID recorded for
+    down.sh), `down_for` seconds later; return once it answers."""
     pids = run_dir / "pids"
     lines = pids.read_text().splitlines()
     pid = next(int(line.split()[0]) for line in lines if line.split()[1] == "kube-apiserver")
     argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")[:-1]
-    os.kill(pid, signal.SIGTERM)
+    os.kill(pid, signal.SIGKILL)
     while Path(f"/proc/{pid}/cmdline").exists() and Path(f"/proc/{pid}/cmdline").read_bytes():
         time.sleep(0.1)
     time.sleep(down_for)

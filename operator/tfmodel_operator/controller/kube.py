@@ -115,6 +115,14 @@ class Kube:
         result: Manifest = json.loads(response.data or b"{}")
         return result
 
+    def tfmodel_uid(self, namespace: str, name: str) -> str | None:
+        """The UID of TFModel `name` as stored now (None: there is none)."""
+        found = _call(
+            "get", self.custom.get_namespaced_custom_object, vocabulary.GROUP, vocabulary.VERSION,
+            namespace, vocabulary.PLURAL, name, not_found_ok=True, _request_timeout=TIMEOUT,
+        )  # fmt: skip
+        return str(found["metadata"]["uid"]) if found else None
+
     def apply(self, manifest: Manifest, uid: str | None, owner: str) -> Manifest:
         """Server-side apply `manifest`; returns the object as the apiserver stored it.
 
