@@ -206,6 +206,7 @@ class StatusResponder:
     def __init__(self) -> None:
         self.labels: dict[str, dict[str, int]] = {}  # model -> label -> version
         self.bound: set[str] = set()
+        self.silent = False  # accept, read, never answer (a wedged TF Serving)
         self.loop = asyncio.new_event_loop()
         threading.Thread(target=self.loop.run_forever, daemon=True).start()
 
@@ -226,6 +227,8 @@ class StatusResponder:
                 if length:
                     await reader.readexactly(length)
                 path = request.split(b" ", 2)[1].decode()
+                while self.silent:
+                    await asyncio.sleep(1)
                 status, body = self.route(path)
                 payload = json.dumps(body).encode()
                 writer.write(f"HTTP/1.1 {status}\r\nContent-Type: application/json\r\n"
@@ -265,8 +268,8 @@ SIGNATURES = {"serving_default": {"inputs": {"x": {**PAIR, "name": "x:0"}}, "out
 
 
 class Bench:
-    def __init__(self, kubeconfig: Path, n: int, idle: float) -> None:
-        self.kubeconfig, self.n, self.idle = kubeconfig, n, idle
+    def __init__(self, kubeconfig: Path, n: int, idle: float, replicas: int = 1) -> None:
+        self.kubeconfig, self.n, self.idle, self.replicas = kubeconfig, n, idle, replicas
         self.api = config.new_client_from_config(config_file=str(kubeconfig))
         self.core = client.CoreV1Api(self.api)
         self.custom = client.CustomObjectsApi(self.api)
@@ -309,7 +312,7 @@ class Bench:
         )
 
     def body(self, i: int) -> dict[str, Any]:
-        return tfmodel(f"m{i:05d}", replicas=1, versionLabels={"stable": 1},
+        return tfmodel(f"m{i:05d}", replicas=self.replicas, versionLabels={"stable": 1},
                        resources={"requests": {"cpu": "10m", "memory": "16Mi"}})  # fmt: skip
 
     # -- the bare client: the same children, server-side applied, 8 threads
@@ -392,9 +395,10 @@ class Bench:
         }
         self.responder.bind(ips)
 
-    def settle(self, offset: int, quiet: float = 8.0, timeout: float = 300) -> float:
+    def settle(self, offset: int, quiet: float = 8.0) -> float:
         """Wait until every TFModel is Ready and the operator wrote nothing for `quiet` s."""
         started, started_at = time.monotonic(), time.time()
+        timeout = max(300.0, self.n * 0.2)
 
         def settled() -> bool:
             self.bind_pods()
@@ -481,9 +485,17 @@ class Bench:
         r["rss_mb"]["N"] = rss_mb(operator.process.pid)
 
         r["idle_with_operator"] = self.idle_window(operator)
-        offset = self.audit.mark()
-        r["label_move"] = self.label_moves()
-        self.settle(offset)  # the moved labels' statuses are written before the operator stops
+        if self.replicas:  # label moves and TF Serving's answers need pods
+            offset = self.audit.mark()
+            r["label_move"] = self.label_moves()
+            self.settle(offset)  # the moved labels' statuses are written before the operator stops
+            # Every pod's TF Serving stops answering (accepts, never writes): after a minute of
+            # backing off, what does the idle operator cost?
+            self.responder.silent = True
+            time.sleep(60)
+            r["idle_silent_pods"] = self.idle_window(operator)
+            self.responder.silent = False
+            self.settle(self.audit.mark())
 
         r["sigterm_s_at_N"] = operator.stop()
         r["idle_without_operator"] = self.idle_window(None)
@@ -494,7 +506,7 @@ class Bench:
         wait(
             lambda: scrape().get("tfmodel_tfmodels", 0) >= self.n,
             "every TFModel reconciled after a restart",
-            300,
+            max(300.0, self.n * 0.1),
             0.1,
         )
         r["restart_s"] = time.monotonic() - started
@@ -533,10 +545,11 @@ def table(r: dict[str, Any]) -> str:
         ("API requests per TFModel until settled", f"{per['total']:.1f} ({verbs})"),
         ("idle: operator writes / reads", f"{idle['writes']} writes, {idle['reads_per_s']:.2f} reads/s"),
         ("idle: CPU", f"operator {idle['operator_cpu_pct']:.1f} % of a core; apiserver {idle['apiserver_cpu_pct']:.1f} % ({alone['apiserver_cpu_pct']:.1f} % without the operator)"),
+        *([("idle, no pod answers (after 60 s)", f"operator {r['idle_silent_pods']['operator_cpu_pct']:.1f} % of a core, {r['idle_silent_pods']['writes']} writes")] if "idle_silent_pods" in r else []),
         ("operator RSS at 0 / N / 2N", f"{r['rss_mb']['0']:.0f} / {r['rss_mb']['N']:.0f} / {r['rss_mb']['2N']:.0f} MB"),
         ("restart with N TFModels", f"{r['restart_s']:.1f} s until each was reconciled, {r['restart_writes']} writes"),
         ("SIGTERM with N / 2N TFModels", f"{r['sigterm_s_at_N']:.2f} s / {r['sigterm_s_at_2N']:.2f} s"),
-        ("spec -> ConfigMap, label move", f"median {r['label_move']['median_s']:.2f} s (max {r['label_move']['max_s']:.2f} s), pods restarted: 0"),
+        *([("spec -> ConfigMap, label move", f"median {r['label_move']['median_s']:.2f} s (max {r['label_move']['max_s']:.2f} s), pods restarted: 0")] if "label_move" in r else []),
     ]  # fmt: skip
     width = max(len(k) for k, _ in rows)
     lines = [
@@ -552,11 +565,17 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--n", type=int, default=int(os.environ.get("N", "500")))
     parser.add_argument("--idle", type=float, default=float(os.environ.get("IDLE", "60")))
+    parser.add_argument(
+        "--replicas",
+        type=int,
+        default=int(os.environ.get("REPLICAS", "1")),
+        help="serving pods per TFModel (0: no pods, no label moves)",
+    )
     parser.add_argument("--out", type=Path, default=REPO / "bench-results.json")
     args = parser.parse_args()
     kubeconfig = start_cluster()
     try:
-        results = Bench(kubeconfig, args.n, args.idle).run()
+        results = Bench(kubeconfig, args.n, args.idle, args.replicas).run()
         results["idle_s"] = args.idle
     finally:  # a failed run leaves no operator and no cluster behind
         for operator in list(RUNNING):

@@ -48,8 +48,10 @@ def ready_ip(core: client.CoreV1Api, namespace: str, name: str) -> str:
 
 
 @pytest.fixture
-def labelled_config_maps(core: client.CoreV1Api, namespace: str) -> Any:
-    """300 ConfigMaps of 1 MiB with the operator's labels (claiming a TFModel), owned by none."""
+def labelled_config_maps(core: client.CoreV1Api, models_namespace: tuple[str, Path]) -> Any:
+    """300 ConfigMaps of 1 MiB with the operator's labels, claiming the healthy TFModel's
+    instance, owned by none."""
+    namespace, _ = models_namespace
     labels = {"app.kubernetes.io/managed-by": "tfmodel-operator",
               "app.kubernetes.io/instance": "vgg16"}  # fmt: skip
     filler = "x" * (MiB - 1024)
@@ -66,15 +68,14 @@ def test_a_hostile_tenant_costs_the_operator_little_and_disturbs_nobody(
     custom: client.CustomObjectsApi,
     core: client.CoreV1Api,
     models_namespace: tuple[str, Path],
-    namespace: str,
     serve: Any,
     operators: Operators,
     labelled_config_maps: Any,
 ) -> None:
-    models, _ = models_namespace
+    namespace, _ = models_namespace  # everyone in one namespace, the hostile beside the healthy
     assert operators.leader is not None
     pid = operators.leader.pid
-    serve_ready(custom, models, serve, vgg16(versionPolicy={"specific": {"versions": [1, 2]}}))
+    serve_ready(custom, namespace, serve, vgg16(versionPolicy={"specific": {"versions": [1, 2]}}))
     servers = []
     try:
         for name, (answers, _) in HOSTILE.items():
@@ -92,10 +93,10 @@ def test_a_hostile_tenant_costs_the_operator_little_and_disturbs_nobody(
             assert len(json.dumps(tfm["status"])) < 64 * 1024, name
 
         started = time.monotonic()
-        patch_spec(custom, models, "vgg16", {"versionLabels": {"stable": 2}})
+        patch_spec(custom, namespace, "vgg16", {"versionLabels": {"stable": 2}})
 
         def moved() -> bool:
-            cm = core.read_namespaced_config_map("vgg16-models-config", models)
+            cm = core.read_namespaced_config_map("vgg16-models-config", namespace)
             return "key: 'stable' value: 2" in cm.data["models.config"]
 
         wait_until(moved, "the healthy label move in models.config", timeout=30)

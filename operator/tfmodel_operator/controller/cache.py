@@ -121,6 +121,7 @@ class Store:
         if old == new:
             return set()
         affected = {k for k in (self._key_of(old), self._key_of(new)) if k is not None}
+        owned = name[0] != vocabulary.KIND  # a TFModel is found by its name, not its owner
         if old is not None:
             self._by_owner.get(old.owner, {}).pop(name, None)
             if not self._by_owner.get(old.owner):
@@ -130,7 +131,8 @@ class Store:
             del self._objects[name]
         if new is not None:
             self._objects[name] = new
-            self._by_owner.setdefault(new.owner, {})[name] = new
+            if owned:
+                self._by_owner.setdefault(new.owner, {})[name] = new
             self._uid_key[new.uid] = name
         return affected
 
