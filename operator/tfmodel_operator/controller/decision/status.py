@@ -63,7 +63,7 @@ STATE_ORDER = ("END", "START", "LOADING", "UNLOADING", "AVAILABLE")
 # A pod may list thousands of versions: the status (an etcd object, shown by kubectl) stays
 # small. MAX_STATUS_VERSIONS is the CRD's maxItems for status.versions.
 MAX_STATUS_VERSIONS = 100
-MAX_VERSION_ERROR = 512
+MAX_VERSION_ERROR = 256
 
 
 @dataclass(frozen=True)
