@@ -6,7 +6,7 @@ CLUSTER := .cluster
 # kubectl and the control-plane binaries, built by tests/cluster/build.sh, linked here.
 export PATH := $(CURDIR)/$(CLUSTER)/bin:$(CURDIR)/$(VENV)/bin:$(PATH)
 
-.PHONY: help install cluster-build cluster-up cluster-down lint graph test test-unit test-integration demo run bench clean
+.PHONY: help install cluster-build cluster-up cluster-down lint fmt graph test test-unit test-integration demo run bench clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -34,6 +34,10 @@ lint: install  ## ruff, mypy, and the import contracts between the modules (impo
 	$(VENV)/bin/ruff format --check operator tests
 	$(VENV)/bin/mypy
 	$(VENV)/bin/lint-imports --no-cache
+
+fmt: install  ## fix what ruff can (ruff check --fix), then format (ruff format) operator and tests
+	$(VENV)/bin/ruff check --fix operator tests
+	$(VENV)/bin/ruff format operator tests
 
 graph: install  ## print the package's modules, their sizes and what each imports
 	$(PY) tests/tools/module_graph.py

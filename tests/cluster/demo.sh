@@ -28,7 +28,7 @@ for version in 1 2; do
 done
 
 # kwok's pods run nothing, so TF Serving is played by the tests' stand-in, bound on each pod's
-# IP (see README: Development); it reads the ConfigMap the way kubelet delivers it.
+# IP (see docs/development.md); it reads the ConfigMap the way kubelet delivers it.
 if ! grep -q ' support.serving_pods$' "$run/pids" 2>/dev/null; then
   PYTHONPATH="$repo/tests" python -m support.serving_pods $ns vgg16 "$run/models" --workdir "$run/pods" \
     >"$run/logs/tfserving-standin.log" 2>&1 &

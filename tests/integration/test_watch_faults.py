@@ -117,7 +117,12 @@ def test_changes_made_while_the_watches_were_down_are_all_seen(
         ready = condition(c, "Ready").get("status") == "True"
         return ready and observed == c["metadata"]["generation"] and len(children) == 3
 
-    wait_until(converged, "b's ConfigMap back and the new c Ready", timeout=90)
+    try:
+        wait_until(converged, "b's ConfigMap back and the new c Ready", timeout=90)
+    except AssertionError as err:  # say what was left
+        left = {uid: owner for uid, owner in owner_uids(api, namespace).items()}
+        raise AssertionError(f"{err}; new c {new_c}, dead {dead}; children {left}; "
+                             f"c: {read(custom, namespace, 'c').get('status')}") from None  # fmt: skip
     assert process.poll() is None, log.read_text()[-3000:]
     assert made_for_the_dead == [], "children made for a TFModel that no longer exists"
     assert all(observed <= generation for observed, generation in generations), generations

@@ -58,27 +58,37 @@ def restart_apiserver(down_for: float = 0.0, run_dir: Path = RUN_DIR) -> None:
     pid = next(int(line.split()[0]) for line in lines if line.split()[1] == "kube-apiserver")
     argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")[:-1]
     os.kill(pid, signal.SIGKILL)
-    while Path(f"/proc/{pid}/cmdline").exists() and Path(f"/proc/{pid}/cmdline").read_bytes():
+    while running(pid):  # its port is free only once it is gone
         time.sleep(0.1)
     time.sleep(down_for)
-    with (run_dir / "logs" / "kube-apiserver.log").open("ab") as log:
-        new = subprocess.Popen(argv, stdout=log, stderr=log, start_new_session=True)
-    pids.write_text(
-        "".join(
-            f"{new.pid} kube-apiserver\n" if line.split()[1] == "kube-apiserver" else f"{line}\n"
-            for line in lines
-        )
-    )
     api = config.new_client_from_config(config_file=str(run_dir / "kubeconfig"))
     deadline = time.monotonic() + 60
-    while True:
-        try:
-            client.CoreV1Api(api).list_namespace(limit=1, _request_timeout=2)
-            return
-        except Exception:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.2)
+    while True:  # a port its old connections still hold for a moment: start it again
+        with (run_dir / "logs" / "kube-apiserver.log").open("ab") as log:
+            new = subprocess.Popen(argv, stdout=log, stderr=log, start_new_session=True)
+        recorded = [f"{new.pid} kube-apiserver" if line.split()[1] == "kube-apiserver" else line
+                    for line in lines]  # fmt: skip
+        pids.write_text("".join(f"{line}\n" for line in recorded))
+        while new.poll() is None:
+            try:
+                client.CoreV1Api(api).list_namespace(limit=1, _request_timeout=2)
+                return
+            except Exception:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.2)
+        if time.monotonic() > deadline:
+            raise RuntimeError("the kube-apiserver did not start again")
+        time.sleep(0.5)
+
+
+def running(pid: int) -> bool:
+    """True until `pid` has exited (a zombie has: it holds no files, its port is free)."""
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except FileNotFoundError:
+        return False
+    return "\nState:\tZ" not in status
 
 
 def compact_etcd(port: int = 23790) -> int:

@@ -120,6 +120,35 @@ def test_a_name_held_by_someone_else_is_a_conflict_and_nothing_is_applied(kind: 
     assert len(outcome.events) == 2  # Stalled and Degraded turned True (Ready never was)
 
 
+def test_what_an_earlier_tfmodel_of_the_name_left_is_removed_not_a_conflict() -> None:
+    """Its children are controlled by a UID no object has any more (the name is this TFModel's
+    now): removed, as the garbage collector would; their names wait until they are gone."""
+    world = settled_world(body())
+
+    def earlier(child: dict[str, Any]) -> dict[str, Any]:
+        refs = [{**ref, "uid": "an-earlier-vgg16"} for ref in child["metadata"]["ownerReferences"]]
+        return {**child, "metadata": {**child["metadata"], "ownerReferences": refs}}
+
+    left = tuple(
+        earlier(c) if c["kind"] in ("Service", "Deployment") else c for c in world.children
+    )
+    outcome = decide.decide(Observed(tfmodel=body(), children=left), NOW)
+    assert sorted(kinds(outcome.prune)) == ["Deployment", "Service"]
+    assert {"Service", "Deployment"}.isdisjoint(kinds(outcome.apply))
+    assert outcome.status is None or "ChildConflict" not in str(outcome.status)
+    # Someone else's TFModel of another name is never taken for an earlier one of this name.
+    other = tuple(
+        {**c, "metadata": {**c["metadata"], "ownerReferences": [
+            {**c["metadata"]["ownerReferences"][0], "name": "resnet", "uid": "x"}]}}
+        if c["kind"] == "Service" else c
+        for c in world.children
+    )  # fmt: skip
+    refused = decide.decide(Observed(tfmodel=body(), children=other), NOW)
+    assert refused.prune == ()
+    assert refused.apply == ()
+    assert "ChildConflict" in str(refused.status)
+
+
 def test_only_superseded_jobs_this_tfmodel_controls_are_pruned() -> None:
     tfm = body(exports=[{"version": 2, "weights": "none"}])
     world = settled_world(tfm)

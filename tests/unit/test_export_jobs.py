@@ -78,7 +78,7 @@ def test_new_exports_get_jobs_and_their_versions_wait() -> None:
     assert [(s.version, s.state) for s in decision.states] == [(2, "Pending"), (3, "Pending")]
 
 
-def test_finished_jobs_are_applied_again_not_rerun_and_failures_quote_the_pod() -> None:
+def test_finished_jobs_are_kept_as_the_record_of_their_export_and_failures_quote_the_pod() -> None:
     tfm = model()
     failed_pod = {
         "metadata": {"name": "vgg16-export-v3-x", "ownerReferences": [{"uid": "j3"}], "creationTimestamp": "2026-11-25T12:00:00Z"},

@@ -1,5 +1,5 @@
 """The version has one source (pyproject.toml, read through the package metadata); the image
-tags the manifests, the CRD and the README name must follow it."""
+tags the manifests, the CRD, the README and the docs name must follow it."""
 
 import re
 import tomllib
@@ -20,6 +20,7 @@ def test_every_image_tag_of_ours_is_the_package_version() -> None:
     assert f"ghcr.io/tfmodel/tfmodel-exporter:{__version__}" == DEFAULT_EXPORT_IMAGE
     files = ["manifests/operator.yaml", "crds/tfmodels.serving.tfmodel.io.yaml", "README.md",
              "Dockerfile", "Dockerfile.export"]  # fmt: skip
+    files += sorted(str(page.relative_to(REPO)) for page in (REPO / "docs").glob("*.md"))
     ours = re.compile(r"tfmodel-(?:operator|exporter):([0-9][\w.]*\w)")
     tags = {(name, tag) for name in files for tag in ours.findall((REPO / name).read_text())}
     assert tags

@@ -101,7 +101,8 @@ class NetworkAccess:
 
 @dataclass(frozen=True)
 class Promotion:
-    """Which label moves are checked before they happen, and how (README "Versions and labels")."""
+    """Which label moves are checked before they happen, and how (docs/reference.md, "The
+    promotion gate")."""
 
     labels: tuple[str, ...] | None = None  # None: every label
     check_signatures: bool = True  # the new version keeps every signature the old one serves

@@ -92,9 +92,14 @@ class Kube:
             "PodDisruptionBudget": policy.patch_namespaced_pod_disruption_budget,
             "NetworkPolicy": networking.patch_namespaced_network_policy,
         }
-        # kind -> delete, for the children that are pruned
+        # kind -> delete, for the children that are pruned (superseded export Jobs, a
+        # NetworkPolicy no longer asked for, children an earlier TFModel of the name left)
         self._delete: dict[str, Callable[..., Any]] = {
+            "ConfigMap": core.delete_namespaced_config_map,
+            "Service": core.delete_namespaced_service,
+            "Deployment": apps.delete_namespaced_deployment,
             "Job": batch.delete_namespaced_job,
+            "PodDisruptionBudget": policy.delete_namespaced_pod_disruption_budget,
             "NetworkPolicy": networking.delete_namespaced_network_policy,
         }
 
@@ -170,9 +175,9 @@ class Kube:
         return stored
 
     def delete(self, child: Manifest) -> None:
-        """Remove a child that is no longer wanted (an export Job and its pods, a NetworkPolicy;
-        never any model data); the UID precondition makes sure it is the object that was
-        observed, not one made since."""
+        """Remove a child that is no longer wanted (an export Job and its pods, a NetworkPolicy,
+        what an earlier TFModel of the name left; never any model data); the UID precondition
+        makes sure it is the object that was observed, not one made since."""
         meta = child["metadata"]
         options = client.V1DeleteOptions(
             propagation_policy="Background", preconditions=client.V1Preconditions(uid=meta["uid"])

@@ -3,8 +3,9 @@
 `decide` parses the spec, gates versions still being exported, plans the next models.config
 from what TF Serving reports, renders the children, keeps only those that differ from what is
 observed, refuses names held by objects this TFModel does not control, lists the export Jobs to
-prune, and computes the status. The kopf wiring only gathers `Observed` and carries `Outcome`
-out; `tfmodel render` calls the same function with nothing observed.
+prune, and computes the status. The reconciler (reconciler.py) gathers `Observed` (the cache's
+view with its own writes overlaid, TF Serving's answers, promotion check results) and carries
+`Outcome` out; `tfmodel render` calls the same function with nothing observed.
 """
 
 from dataclasses import dataclass, field
@@ -28,7 +29,7 @@ from tfmodel_operator.controller.decision.observed import (
     comparable,
     recorded_plan,
 )
-from tfmodel_operator.controller.decision.ownership import conflict, controlled_by
+from tfmodel_operator.controller.decision.ownership import conflict, controlled_by, controller
 from tfmodel_operator.controller.decision.render import names
 from tfmodel_operator.controller.policy import Policy, violations
 
@@ -79,10 +80,16 @@ def decide(
     decision = plan.next_plan(desired, current, serving, tfmodel.promotion, observed.checks, served)
     manifests = tuple(render.desired(tfmodel, decision.plan, exports.apply).in_apply_order())
 
-    live = [observed.child(m["kind"], m["metadata"]["name"]) for m in manifests]
+    # Children of an earlier TFModel of this name (deleted since, so their controller UID is
+    # gone): the garbage collector misses them when the name was taken again while its watch
+    # was down. They are removed, as it would, and their names used once they are gone.
+    leftovers = tuple(o for o in observed.children if is_predecessors(o, tfmodel.name, tfmodel.uid))
+    held = {(o["kind"], o["metadata"]["name"]) for o in leftovers}
+    manifests_now = [m for m in manifests if (m["kind"], m["metadata"]["name"]) not in held]
+    live = [observed.child(m["kind"], m["metadata"]["name"]) for m in manifests_now]
     conflicts = [
         problem
-        for manifest, obj in zip(manifests, live, strict=True)
+        for manifest, obj in zip(manifests_now, live, strict=True)
         if (problem := conflict(manifest, obj, tfmodel.uid))
     ]
     if conflicts:  # touch nothing: not ours to change, and nothing half-created
@@ -92,7 +99,7 @@ def decide(
     # created once and never applied again.
     apply = tuple(
         m
-        for m, obj in zip(manifests, live, strict=True)
+        for m, obj in zip(manifests_now, live, strict=True)
         if obj is None or (m["kind"] != "Job" and not is_applied(comparable(m), obj))
     )
     written = any(m["kind"] == "ConfigMap" for m in apply)
@@ -111,10 +118,14 @@ def decide(
     # Superseded export Jobs, and a NetworkPolicy the spec no longer asks for (left in place,
     # it would keep the pods unreachable to clients the user has opened them to).
     wanted = {(m["kind"], m["metadata"]["name"]) for m in manifests}
-    prune = tuple(j for j in owned_jobs if j["metadata"]["name"] in exports.prune) + tuple(
-        p
-        for p in observed.of_kind("NetworkPolicy", tfmodel.uid)
-        if (p["kind"], p["metadata"]["name"]) not in wanted
+    prune = (
+        tuple(j for j in owned_jobs if j["metadata"]["name"] in exports.prune)
+        + tuple(
+            p
+            for p in observed.of_kind("NetworkPolicy", tfmodel.uid)
+            if (p["kind"], p["metadata"]["name"]) not in wanted
+        )
+        + leftovers
     )
     return Outcome(
         apply=apply,
@@ -135,6 +146,13 @@ def blocked(
     return Outcome(
         status=None if new == previous else new, events=tuple(conditions.events(previous, new))
     )
+
+
+def is_predecessors(obj: Manifest, name: str, uid: str) -> bool:
+    """Is `obj` controlled by a TFModel of this name with another UID (one deleted since: a
+    name belongs to one object at a time)?"""
+    ref = controller(obj) or {}
+    return ref.get("kind") == "TFModel" and ref.get("name") == name and ref.get("uid") != uid
 
 
 def serving_labels(observed: Observed) -> tuple[str, list[str]] | None:

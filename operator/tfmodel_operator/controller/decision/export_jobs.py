@@ -1,9 +1,11 @@
 """Pure: export Jobs as they are -> which to create, which to prune, and what each says.
 
-A finished export Job is the record that its version was published: the next reconcile
-applies the same Job (a no-op) instead of exporting again. A Job's name carries the hash of its
-inputs, so changed inputs mean a new Job; for a version already published that is refused,
-because TF Serving may be serving it and a version must never change under a label.
+A finished export Job is the record that its version was published. Its export stays in
+`apply` (the Job should exist), but decide creates a Job only when there is none and never
+applies one again (its pod template is immutable), so it is neither re-applied nor re-run.
+A Job's name carries the hash of its inputs, so changed inputs mean a new Job; for a version
+already published that is refused, because TF Serving may be serving it and a version must
+never change under a label.
 """
 
 from dataclasses import dataclass, field

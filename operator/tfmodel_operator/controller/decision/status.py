@@ -1,7 +1,11 @@
 """Pure: the observed world -> the TFModel's status (conditions, replicas, labels, endpoints).
 
-Status is computed from the children as they are, never from the previous status, except for
-each condition's lastTransitionTime, which is kept while the condition's status holds.
+`compute` derives the status from the children as they are and TF Serving's answers; from the
+previous status it keeps only each condition's lastTransitionTime (while the condition's status
+holds) and conditions of types it does not compute. (Where the labels were last seen served,
+`status.labels`, is read by decide for the plan, not here.) A status that only says why nothing
+is applied (`conditions.blocked`) is the previous status copied, with the blocking conditions
+replaced.
 """
 
 from collections import Counter
