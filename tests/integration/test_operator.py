@@ -300,8 +300,10 @@ def test_an_error_only_the_operator_can_judge_degrades_just_that_tfmodel(
     [
         ("patch", "deployments.apps", "yes"),
         ("patch", "tfmodels.serving.tfmodel.io/status", "yes"),
-        ("delete", "deployments.apps", "no"),
+        # Only what an earlier TFModel of the same name left behind, with a UID precondition.
+        ("delete", "deployments.apps", "yes"),
         ("delete", "persistentvolumeclaims", "no"),
+        ("delete", "persistentvolumes", "no"),
         ("get", "secrets", "no"),
         ("create", "pods", "no"),
         ("delete", "tfmodels.serving.tfmodel.io", "no"),
