@@ -39,6 +39,10 @@ class Resource:
     plural: str
     labelled: bool = True  # only objects with the operator's label (all but TFModels)
 
+    @property
+    def api_version(self) -> str:
+        return self.prefix.removeprefix("/api/").removeprefix("/apis/")
+
 
 RESOURCES = (
     Resource(vocabulary.KIND, f"/apis/{vocabulary.API_VERSION}", vocabulary.PLURAL, False),
@@ -108,7 +112,10 @@ class Informer:
         while True:
             query = [("limit", str(PAGE))] + ([("continue", token)] if token else [])
             page = json.loads(self._get(query, LIST_TIMEOUT).data or b"{}")
-            yield from page.get("items") or []
+            for item in page.get("items") or []:
+                # A list's items carry no apiVersion and kind (watch events and writes do):
+                # without them every listed child would differ from what is applied.
+                yield {**item, "apiVersion": self.resource.api_version, "kind": self.resource.kind}
             meta = page.get("metadata") or {}
             found["version"] = str(meta.get("resourceVersion", ""))
             token = str(meta.get("continue") or "")
