@@ -221,7 +221,11 @@ def test_gpu_model_lands_on_the_gpu_node_and_reports_an_impossible_request(
         "True",
         "True",
     )
-    assert any(reason == "Unschedulable" for reason, _ in tfmodel_events(core, namespace))  # fmt: skip
+    # The event is posted just after the status it announces is written.
+    wait_until(
+        lambda: any(reason == "Unschedulable" for reason, _ in tfmodel_events(core, namespace)),
+        "the Unschedulable event",
+    )
 
 
 def test_deleting_the_tfmodel_collects_children_and_keeps_the_data(
