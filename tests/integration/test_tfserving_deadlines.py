@@ -61,11 +61,12 @@ def observe(n: int) -> tuple[PodServing, float]:
     return answer, time.monotonic() - start
 
 
-def check(n: int, monkeypatch: pytest.MonkeyPatch) -> tuple[Check, float]:
-    """The promotion check of version 2 on 127.55.0.n (a new label: the smoke request only)."""
-    monkeypatch.setattr(tfserving, "CHECK_DEADLINE", CHECK_DEADLINE)
+def check(n: int) -> tuple[Check, float]:
+    """The promotion check of version 2 on 127.55.0.n (a new label: the smoke request only),
+    with a short deadline so that the tests run quickly."""
     start = time.monotonic()
-    verdict = tfserving.check_promotion([ready_pod(f"127.55.0.{n}")], "m", (None, 2), Promotion())
+    pods = [ready_pod(f"127.55.0.{n}")]
+    verdict = tfserving.check_promotion(pods, "m", (None, 2), Promotion(), CHECK_DEADLINE)
     return verdict, time.monotonic() - start
 
 
@@ -81,12 +82,10 @@ def test_a_proper_answer_is_read_however_its_end_is_told(serve: Any, framing: An
     )
 
 
-def test_a_smoke_request_is_posted_and_its_answer_judged(
-    serve: Any, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_a_smoke_request_is_posted_and_its_answer_judged(serve: Any) -> None:
     server = serve(2, {"/v1/models/m/versions/2/metadata": Answer(METADATA),
                        PREDICT: Answer(b'{"outputs": [[0.5]]}')})  # fmt: skip
-    verdict, _ = check(2, monkeypatch)
+    verdict, _ = check(2)
     assert (verdict.passed, verdict.message) == (True, "")
     method, path, body = server.requests[-1]
     assert (method, path) == ("POST", PREDICT)
@@ -103,21 +102,21 @@ def test_a_pod_that_drips_its_status_line_and_headers_is_cut_off_at_the_deadline
 
 
 def test_a_pod_that_drips_the_headers_of_its_predict_answer_is_cut_off_at_the_deadline(
-    serve: Any, monkeypatch: pytest.MonkeyPatch
+    serve: Any,
 ) -> None:
     serve(4, {"/v1/models/m/versions/2/metadata": Answer(METADATA),
               PREDICT: Answer(b'{"outputs": [[0.5]]}', drip=0.5, drip_head=True)})  # fmt: skip
-    verdict, took = check(4, monkeypatch)
+    verdict, took = check(4)
     assert (verdict.passed, verdict.message) == (False, "no answer within 2s (on pod)")
     assert took < CHECK_DEADLINE + SLACK
 
 
 @pytest.mark.parametrize("path", ["/v1/models/m/versions/2/metadata", PREDICT])
 def test_a_pod_that_accepts_and_never_writes_costs_at_most_the_deadline(
-    serve: Any, monkeypatch: pytest.MonkeyPatch, path: str
+    serve: Any, path: str
 ) -> None:
     serve(5, {"/v1/models/m/versions/2/metadata": Answer(METADATA), path: Answer(silent=True)})
-    verdict, took = check(5, monkeypatch)
+    verdict, took = check(5)
     assert (verdict.passed, verdict.message) == (False, "no answer within 2s (on pod)")
     assert took < CHECK_DEADLINE + SLACK
 

@@ -231,7 +231,7 @@ class Reconciler:
         # The cache holds what TFModels control; a name held by anyone else is found by the
         # create-only apply (Taken).
         lives = [observed.child(m["kind"], m["metadata"]["name"]) for m in outcome.apply]
-        replacing = any(decide.is_predecessors(c, key[1], uid) for c in outcome.prune)
+        replacing = any(ownership.is_predecessors(c, key[1], uid) for c in outcome.prune)
         if (None in lives or replacing) and self.kube.tfmodel_uid(*key) != uid:
             # The cache still shows a TFModel deleted (or replaced) since, as after a watch
             # outage: children made now would belong to nobody, and the children it takes for

@@ -48,11 +48,16 @@ def observe(pods: list[dict[str, Any]], model: str, labels: Iterable[str]) -> li
 
 
 def check_promotion(
-    pods: list[dict[str, Any]], model: str, move: Move, gate: Promotion
+    pods: list[dict[str, Any]],
+    model: str,
+    move: Move,
+    gate: Promotion,
+    seconds: float = CHECK_DEADLINE,
 ) -> promotion.Check:
-    """Check on every ready pod that labels may move from `move`'s source to its target."""
+    """Check on every ready pod that labels may move from `move`'s source to its target, within
+    `seconds` per pod."""
     source, target = move
-    found = on_each_ready(pods, lambda pod: check_on(pod, model, source, target, gate))
+    found = on_each_ready(pods, lambda pod: check_on(pod, model, source, target, gate, seconds))
     by_problem: dict[str, list[str]] = {}
     for pod, problem in found:
         if problem:
@@ -62,12 +67,17 @@ def check_promotion(
 
 
 def check_on(
-    pod: dict[str, Any], model: str, source: int | None, target: int, gate: Promotion
+    pod: dict[str, Any],
+    model: str,
+    source: int | None,
+    target: int,
+    gate: Promotion,
+    seconds: float = CHECK_DEADLINE,
 ) -> tuple[str, str]:
     """(pod, what is wrong, or "" if version `target` passed the checks there)."""
     name = pod["metadata"]["name"]
     base = f"http://{pod['status']['podIP']}:{vocabulary.REST_PORT}/v1/models/{model}"
-    deadline = time.monotonic() + CHECK_DEADLINE
+    deadline = time.monotonic() + seconds
 
     def ask_version(version: int, request: dict[str, Any] | None = None) -> Any:
         url = f"{base}/versions/{version}" + ("/metadata" if request is None else ":predict")
@@ -85,7 +95,7 @@ def check_on(
             if problems:
                 return name, f"smoke request to signature {key}: {'; '.join(problems)}"
     except TROUBLE as err:
-        return name, trouble(err, CHECK_DEADLINE)
+        return name, trouble(err, seconds)
     return name, ""
 
 

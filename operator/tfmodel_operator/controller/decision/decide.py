@@ -29,7 +29,7 @@ from tfmodel_operator.controller.decision.observed import (
     comparable,
     recorded_plan,
 )
-from tfmodel_operator.controller.decision.ownership import conflict, controlled_by, controller
+from tfmodel_operator.controller.decision.ownership import conflict, controlled_by, is_predecessors
 from tfmodel_operator.controller.decision.render import names
 from tfmodel_operator.controller.policy import Policy, violations
 
@@ -146,13 +146,6 @@ def blocked(
     return Outcome(
         status=None if new == previous else new, events=tuple(conditions.events(previous, new))
     )
-
-
-def is_predecessors(obj: Manifest, name: str, uid: str) -> bool:
-    """Is `obj` controlled by a TFModel of this name with another UID (one deleted since: a
-    name belongs to one object at a time)?"""
-    ref = controller(obj) or {}
-    return ref.get("kind") == "TFModel" and ref.get("name") == name and ref.get("uid") != uid
 
 
 def serving_labels(observed: Observed) -> tuple[str, list[str]] | None:

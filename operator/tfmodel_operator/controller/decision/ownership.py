@@ -23,6 +23,13 @@ def controlled_by(obj: Manifest, uid: str) -> bool:
     return ref is not None and ref.get("uid") == uid
 
 
+def is_predecessors(obj: Manifest, name: str, uid: str) -> bool:
+    """Is `obj` controlled by a TFModel of this name with another UID (one deleted since: a
+    name belongs to one object at a time)?"""
+    ref = controller(obj) or {}
+    return ref.get("kind") == "TFModel" and ref.get("name") == name and ref.get("uid") != uid
+
+
 def conflict(desired: Manifest, live: Manifest | None, uid: str) -> str | None:
     """Why `desired` must not be applied over `live`, or None if it may be."""
     if live is None or controlled_by(live, uid):
