@@ -16,6 +16,7 @@ import yaml
 from tfmodel_operator import __version__, vocabulary
 from tfmodel_operator.controller import settings, spec
 from tfmodel_operator.controller.decision import decide
+from tfmodel_operator.controller.decision.observed import Observed
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -73,14 +74,15 @@ def render_file(path: Path) -> int:
         if not isinstance(document, dict) or document.get("kind") != vocabulary.KIND:
             continue
         try:
-            spec.parse(document)
+            parsed = spec.parse(document)
         except spec.InvalidSpec as err:
             meta = document.get("metadata")
             name = meta.get("name", "?") if isinstance(meta, dict) else "?"
             print(f"tfmodel render: {path}: TFModel {name}: {err}", file=sys.stderr)
             return 2
         # What a first reconcile writes: nothing observed, so exported versions wait.
-        children.extend(decide.first_outcome(document, datetime.now(UTC)).manifests)
+        first = decide.decide(Observed(tfmodel=document), parsed, datetime.now(UTC))
+        children.extend(first.manifests)
     if not children:
         print(f"tfmodel render: no {vocabulary.KIND} in {path}", file=sys.stderr)
         return 2

@@ -48,7 +48,9 @@ from kubernetes import client, config  # noqa: E402
 
 from support.operator import install, kubectl, service_account_kubeconfig  # noqa: E402
 from support.tfmodels import tfmodel  # noqa: E402
+from tfmodel_operator.controller import spec  # noqa: E402
 from tfmodel_operator.controller.decision import decide  # noqa: E402
+from tfmodel_operator.controller.decision.observed import Observed  # noqa: E402
 
 RUN = REPO / ".bench-cluster"
 PORTS = {"ETCD_PORT": "33790", "ETCD_PEER_PORT": "33800", "API_PORT": "26443",
@@ -320,7 +322,8 @@ class Bench:
         manifests = []
         for i in range(self.n):
             meta = {"name": f"m{i:05d}", "namespace": "bare", "uid": f"bare-{i}", "generation": 1}
-            outcome = decide.first_outcome({**self.body(i), "metadata": meta}, now())
+            body = {**self.body(i), "metadata": meta}
+            outcome = decide.decide(Observed(tfmodel=body), spec.parse(body), now())
             for manifest in outcome.manifests:
                 manifest["metadata"].pop("ownerReferences")  # no owner: the GC would collect them
                 manifests.append(manifest)

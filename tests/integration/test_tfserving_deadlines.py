@@ -13,8 +13,8 @@ import pytest
 from support.hostile_serving import NESTED_BRACKETS, Answer, HostileServing, version_list
 from tfmodel_operator.controller import tfserving
 from tfmodel_operator.controller.api import Promotion
-from tfmodel_operator.controller.decision.plan import PodServing, VersionStatus
 from tfmodel_operator.controller.decision.promotion import Check
+from tfmodel_operator.controller.decision.serving import PodServing, VersionStatus
 
 STATUS = "/v1/models/m"
 STATUS_ANSWER = json.dumps({"model_version_status": [

@@ -14,10 +14,9 @@ from tfmodel_operator.controller import spec
 from tfmodel_operator.controller.decision import conditions, status
 from tfmodel_operator.controller.decision.plan import (
     Decision,
-    PodServing,
-    VersionStatus,
     desired_plan,
 )
+from tfmodel_operator.controller.decision.serving import PodServing, VersionStatus
 
 NOW = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
 BODY = {**tfmodel(replicas=1), "metadata": {"name": "vgg16", "namespace": "ml", "generation": 2}}

@@ -5,7 +5,7 @@ import json
 from typing import Any
 
 from tfmodel_operator.controller.cache import Store
-from tfmodel_operator.controller.decision.observed import unpack
+from tfmodel_operator.controller.projection import unpack
 
 
 def meta(name: str, uid: str, owner: tuple[str, str, str] | None = None, **extra: Any) -> Any:

@@ -8,13 +8,22 @@ from typing import Any
 import pytest
 
 from support.tfmodels import tfmodel
-from tfmodel_operator.controller.decision import decide, observed
-from tfmodel_operator.controller.decision.decide import Outcome, is_applied
+from tfmodel_operator.controller import projection, spec
+from tfmodel_operator.controller.decision import decide
+from tfmodel_operator.controller.decision.decide import Outcome
+from tfmodel_operator.controller.decision.diff import is_applied
 from tfmodel_operator.controller.decision.observed import Observed
-from tfmodel_operator.controller.decision.plan import PodServing, VersionStatus
 from tfmodel_operator.controller.decision.promotion import Check
+from tfmodel_operator.controller.decision.serving import PodServing, VersionStatus
 
 NOW = datetime(2026, 11, 26, 12, 0, 0, tzinfo=UTC)
+
+
+def decided(observed: Observed, *args: Any, **kwargs: Any) -> decide.Outcome:
+    """decide over `observed`, its spec parsed once as the reconciler parses it."""
+    return decide.decide(observed, spec.parsed(observed.tfmodel or {}), *args, **kwargs)
+
+
 UID = "5f0c-tfmodel"
 
 
@@ -33,11 +42,11 @@ def as_stored(manifest: dict[str, Any], uid: str = "child-uid") -> dict[str, Any
         for volume in live["spec"]["template"]["spec"]["volumes"]:
             volume.get("persistentVolumeClaim", {}).pop("readOnly", None)
         live["spec"]["completions"] = 1
-    return observed.project(live["kind"], live)
+    return projection.project(live["kind"], live)
 
 
 def first(tfm: dict[str, Any]) -> Outcome:
-    return decide.decide(Observed(tfmodel=tfm), NOW)
+    return decided(Observed(tfmodel=tfm), NOW)
 
 
 def serving_the_spec(tfm: dict[str, Any]) -> PodServing:
@@ -48,11 +57,9 @@ def serving_the_spec(tfm: dict[str, Any]) -> PodServing:
 def settled_world(tfm: dict[str, Any], outcome: Outcome | None = None) -> Observed:
     """Every child exactly as a first reconcile applied it (by default one whose pod already
     resolves the spec's labels, so the gated labels are written), and the status they lead to."""
-    outcome = outcome or decide.decide(Observed(tfmodel=tfm, serving=(serving_the_spec(tfm),)), NOW)
+    outcome = outcome or decided(Observed(tfmodel=tfm, serving=(serving_the_spec(tfm),)), NOW)
     children = tuple(as_stored(m) for m in outcome.manifests)
-    then = decide.decide(
-        Observed(tfmodel={**tfm, "status": outcome.status}, children=children), NOW
-    )
+    then = decided(Observed(tfmodel={**tfm, "status": outcome.status}, children=children), NOW)
     return Observed(tfmodel={**tfm, "status": then.status or outcome.status}, children=children)
 
 
@@ -61,10 +68,10 @@ def kinds(manifests: tuple[dict[str, Any], ...]) -> list[str]:
 
 
 def test_nothing_to_do_for_a_tfmodel_that_is_gone_or_going() -> None:
-    assert decide.decide(Observed(tfmodel=None), NOW) == Outcome()
+    assert decided(Observed(tfmodel=None), NOW) == Outcome()
     going = body()
     going["metadata"]["deletionTimestamp"] = "2026-11-26T12:00:00Z"
-    assert decide.decide(Observed(tfmodel=going), NOW) == Outcome()
+    assert decided(Observed(tfmodel=going), NOW) == Outcome()
 
 
 def test_a_new_tfmodel_gets_its_children_and_a_status() -> None:
@@ -78,7 +85,7 @@ def test_a_new_tfmodel_gets_its_children_and_a_status() -> None:
 
 def test_a_settled_world_writes_nothing() -> None:
     world = settled_world(body())
-    again = decide.decide(world, NOW)
+    again = decided(world, NOW)
     assert (again.apply, again.prune, again.status) == ((), (), None)
 
 
@@ -88,7 +95,7 @@ def test_a_hand_edit_is_undone_and_only_that_child_is_applied() -> None:
         {**c, "data": {**c["data"], "models.config": "garbage"}} if c["kind"] == "ConfigMap" else c
         for c in world.children
     )
-    outcome = decide.decide(Observed(tfmodel=world.tfmodel, children=edited), NOW)
+    outcome = decided(Observed(tfmodel=world.tfmodel, children=edited), NOW)
     assert kinds(outcome.apply) == ["ConfigMap"]
 
 
@@ -100,7 +107,7 @@ def test_an_export_job_is_not_applied_again_for_fields_the_apiserver_drops() -> 
     assert (
         job["spec"]["template"]["spec"]["volumes"][0]["persistentVolumeClaim"]["readOnly"] is False
     )
-    assert decide.decide(settled_world(tfm, outcome), NOW).apply == ()
+    assert decided(settled_world(tfm, outcome), NOW).apply == ()
 
 
 @pytest.mark.parametrize("kind", ["ConfigMap", "Service", "Deployment"])
@@ -110,7 +117,7 @@ def test_a_name_held_by_someone_else_is_a_conflict_and_nothing_is_applied(kind: 
         {**c, "metadata": {**c["metadata"], "ownerReferences": []}} if c["kind"] == kind else c
         for c in world.children
     )
-    outcome = decide.decide(Observed(tfmodel=body(), children=foreign), NOW)
+    outcome = decided(Observed(tfmodel=body(), children=foreign), NOW)
     assert outcome.apply == ()
     assert outcome.status is not None
     degraded = next(c for c in outcome.status["conditions"] if c["type"] == "Degraded")
@@ -132,7 +139,7 @@ def test_what_an_earlier_tfmodel_of_the_name_left_is_removed_not_a_conflict() ->
     left = tuple(
         earlier(c) if c["kind"] in ("Service", "Deployment") else c for c in world.children
     )
-    outcome = decide.decide(Observed(tfmodel=body(), children=left), NOW)
+    outcome = decided(Observed(tfmodel=body(), children=left), NOW)
     assert sorted(kinds(outcome.prune)) == ["Deployment", "Service"]
     assert {"Service", "Deployment"}.isdisjoint(kinds(outcome.apply))
     assert outcome.status is None or "ChildConflict" not in str(outcome.status)
@@ -143,7 +150,7 @@ def test_what_an_earlier_tfmodel_of_the_name_left_is_removed_not_a_conflict() ->
         if c["kind"] == "Service" else c
         for c in world.children
     )  # fmt: skip
-    refused = decide.decide(Observed(tfmodel=body(), children=other), NOW)
+    refused = decided(Observed(tfmodel=body(), children=other), NOW)
     assert refused.prune == ()
     assert refused.apply == ()
     assert "ChildConflict" in str(refused.status)
@@ -157,7 +164,7 @@ def test_only_superseded_jobs_this_tfmodel_controls_are_pruned() -> None:
     ours["metadata"]["name"] = "vgg16-export-v2-0000000000"
     planted = copy.deepcopy(ours)
     planted["metadata"].update(name="vgg16-export-v9-handmade", ownerReferences=[])
-    outcome = decide.decide(
+    outcome = decided(
         Observed(tfmodel=world.tfmodel, children=(*world.children, ours, planted)), NOW
     )
     assert [j["metadata"]["name"] for j in outcome.prune] == ["vgg16-export-v2-0000000000"]
@@ -181,18 +188,18 @@ def test_a_config_change_in_flight_is_not_settled_until_tf_serving_has_it() -> N
         (VersionStatus(1, "AVAILABLE"), VersionStatus(2, "LOADING")),
         (("stable", 1),),
     )
-    outcome = decide.decide(Observed(world.tfmodel, world.children, serving=(pod,)), NOW)
+    outcome = decided(Observed(world.tfmodel, world.children, serving=(pod,)), NOW)
     assert not outcome.settled
-    assert decide.decide(world, NOW).settled  # no pod to ask: pod events bring what is next
+    assert decided(world, NOW).settled  # no pod to ask: pod events bring what is next
 
 
-def test_serving_labels_asks_for_the_spec_labels_and_those_written_last() -> None:
+def test_the_labels_to_ask_are_the_spec_labels_and_those_written_last() -> None:
     world = settled_world(body())
-    assert decide.serving_labels(world) == ("vgg16", ["canary", "stable"])
+    assert world.labels_to_ask(spec.parse(world.tfmodel)) == ["canary", "stable"]
     moved = {**world.tfmodel, "spec": {**world.tfmodel["spec"], "versionLabels": {"prod": 2}}}
-    assert decide.serving_labels(Observed(moved, world.children)) == (
-        "vgg16", ["canary", "prod", "stable"],
-    )  # fmt: skip
+    assert Observed(moved, world.children).labels_to_ask(spec.parse(moved)) == [
+        "canary", "prod", "stable",
+    ]  # fmt: skip
 
 
 def test_is_applied_ignores_server_defaults_and_dropped_zero_values_but_not_differences() -> None:
@@ -224,11 +231,11 @@ def test_a_gated_label_move_asks_for_its_check_then_moves_or_is_blocked() -> Non
     pods = tuple(PodServing(p, both, (("stable", 1),)) for p in ("vgg16-a", "vgg16-b"))
     asking = Observed({**moved, "status": world.tfmodel["status"]}, world.children, serving=pods)  # type: ignore[index]
 
-    unchecked = decide.decide(asking, NOW)
+    unchecked = decided(asking, NOW)
     assert unchecked.checks_due == ((1, 2),)
     assert "ConfigMap" not in kinds(unchecked.apply)
 
-    passed = decide.decide(replace(asking, checks={(1, 2): Check(1, 2, passed=True)}), NOW)
+    passed = decided(replace(asking, checks={(1, 2): Check(1, 2, passed=True)}), NOW)
     assert passed.checks_due == ()
     (config_map,) = [m for m in passed.apply if m["kind"] == "ConfigMap"]
     assert "key: 'stable' value: 2" in config_map["data"]["models.config"]
@@ -236,7 +243,7 @@ def test_a_gated_label_move_asks_for_its_check_then_moves_or_is_blocked() -> Non
     failed = Check(
         1, 2, passed=False, message="smoke request to signature serving_default: HTTP 500"
     )
-    blocked = decide.decide(replace(asking, checks={(1, 2): failed}), NOW)
+    blocked = decided(replace(asking, checks={(1, 2): failed}), NOW)
     assert "ConfigMap" not in kinds(blocked.apply)
     assert blocked.status is not None
     stalled = next(c for c in blocked.status["conditions"] if c["type"] == "Stalled")
@@ -252,7 +259,7 @@ def test_a_lost_config_map_does_not_let_a_refused_label_move() -> None:
     both = tuple(VersionStatus(v, "AVAILABLE") for v in (1, 2))
     pods = tuple(PodServing(p, both, (("stable", 1),)) for p in ("vgg16-a", "vgg16-b"))
     refused = Check(1, 2, passed=False, message="smoke request to signature serving_default: NaN")
-    outcome = decide.decide(Observed(tfm, children, serving=pods, checks={(1, 2): refused}), NOW)
+    outcome = decided(Observed(tfm, children, serving=pods, checks={(1, 2): refused}), NOW)
     for found in (outcome.apply, outcome.manifests):
         (config_map,) = [m for m in found if m["kind"] == "ConfigMap"]
         config = config_map["data"]["models.config"]

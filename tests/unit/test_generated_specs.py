@@ -7,12 +7,19 @@ from typing import Any
 
 import pytest
 
-from tfmodel_operator.controller import api
-from tfmodel_operator.controller.decision import decide, observed
+from tfmodel_operator.controller import api, projection, spec
+from tfmodel_operator.controller.decision import decide
 from tfmodel_operator.controller.decision.observed import Observed
-from tfmodel_operator.controller.decision.plan import PodServing, VersionStatus
+from tfmodel_operator.controller.decision.serving import PodServing, VersionStatus
 
 NOW = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
+
+
+def decided(observed: Observed, *args: Any, **kwargs: Any) -> decide.Outcome:
+    """decide over `observed`, its spec parsed once as the reconciler parses it."""
+    return decide.decide(observed, spec.parsed(observed.tfmodel or {}), *args, **kwargs)
+
+
 QUANTITIES = ["1", "0", "100m", "2Gi", "1.5", ".5", "1e3", "1e400", "9E", "8Ei", "+3", "1e-9",
               "99999999999999999999", "7Pi", "0.000001u"]  # fmt: skip
 NAMES = ["vgg16", "my_first_model", "a", "m" * 63, "x.y-z_1", "A1"]
@@ -87,15 +94,13 @@ def answers(rng: random.Random) -> tuple[PodServing, ...]:
 def test_a_generated_spec_never_makes_the_pure_path_raise(seed: int) -> None:
     rng = random.Random(seed)
     body = generated(rng, seed)
-    first = decide.decide(Observed(tfmodel=body), NOW)
+    first = decided(Observed(tfmodel=body), NOW)
     assert first.status is not None
     assert first.status["conditions"]
     # Then with the children it asked for, and whatever the pods answered.
-    children = tuple(observed.project(m["kind"], {**m, "metadata": {**m["metadata"], "uid": "c", "resourceVersion": "2"}})
+    children = tuple(projection.project(m["kind"], {**m, "metadata": {**m["metadata"], "uid": "c", "resourceVersion": "2"}})
                      for m in first.manifests)  # fmt: skip
-    again = decide.decide(
-        Observed({**body, "status": first.status}, children, serving=answers(rng)), NOW
-    )
+    again = decided(Observed({**body, "status": first.status}, children, serving=answers(rng)), NOW)
     assert again.status is None or {c["type"] for c in again.status["conditions"]} >= {
         "Ready",
         "Stalled",

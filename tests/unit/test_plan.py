@@ -6,14 +6,12 @@ from tfmodel_operator.controller.api import Promotion, VersionPolicy
 from tfmodel_operator.controller.decision.plan import (
     Decision,
     Hold,
-    Move,
     Plan,
-    PodServing,
-    VersionStatus,
-    mismatches,
     next_plan,
 )
-from tfmodel_operator.controller.decision.promotion import Check
+from tfmodel_operator.controller.decision.promotion import Check, Move
+from tfmodel_operator.controller.decision.served import mismatches
+from tfmodel_operator.controller.decision.serving import PodServing, VersionStatus
 
 
 def specific(*versions: int, **labels: int) -> Plan:

@@ -13,7 +13,7 @@ import pytest
 from support.tfmodels import tfmodel
 from tfmodel_operator.controller import spec
 from tfmodel_operator.controller.decision import render
-from tfmodel_operator.controller.decision.decide import is_applied
+from tfmodel_operator.controller.decision.diff import is_applied
 from tfmodel_operator.controller.decision.plan import desired_plan
 from tfmodel_operator.controller.fields import QUANTITY, canonical_quantity, quantity
 

@@ -10,16 +10,15 @@ import yaml
 
 from support.tfmodels import tfmodel
 from tfmodel_operator.controller import spec
-from tfmodel_operator.controller.decision import conditions, status
+from tfmodel_operator.controller.decision import conditions, served, status
 from tfmodel_operator.controller.decision.export_jobs import ExportDecision, ExportState
 from tfmodel_operator.controller.decision.plan import (
     Decision,
     Hold,
-    PodServing,
-    VersionStatus,
     desired_plan,
 )
 from tfmodel_operator.controller.decision.promotion import Check
+from tfmodel_operator.controller.decision.serving import PodServing, VersionStatus
 
 NOW = datetime(2026, 11, 25, 12, 0, 0, 123456, tzinfo=UTC)
 CRD = Path(__file__).resolve().parents[2] / "crds" / "tfmodels.serving.tfmodel.io.yaml"
@@ -469,11 +468,11 @@ def test_thousands_of_versions_keep_the_status_small() -> None:
     ]  # fmt: skip
     computed = compute(seen(deployment(replicas=3), serving=pods))
     shown = [entry["version"] for entry in computed["versions"]]
-    assert len(shown) == status.MAX_STATUS_VERSIONS
+    assert len(shown) == served.MAX_STATUS_VERSIONS
     assert shown == [1, 2, 7, *range(5000 - 96, 5001)]  # served, labelled, then the highest
     assert {len(entry.get("error", "")) for entry in computed["versions"]} == {
         0,
-        status.MAX_VERSION_ERROR,
+        served.MAX_VERSION_ERROR,
     }
     assert len(json.dumps(computed)) < 64 * 1024
 
@@ -482,5 +481,5 @@ def test_the_crd_bounds_status_versions_as_the_operator_does() -> None:
     document = yaml.safe_load(CRD.read_text())
     (version,) = document["spec"]["versions"]
     versions = version["schema"]["openAPIV3Schema"]["properties"]["status"]["properties"]["versions"]  # fmt: skip
-    assert versions["maxItems"] == status.MAX_STATUS_VERSIONS
-    assert versions["items"]["properties"]["error"]["maxLength"] == status.MAX_VERSION_ERROR
+    assert versions["maxItems"] == served.MAX_STATUS_VERSIONS
+    assert versions["items"]["properties"]["error"]["maxLength"] == served.MAX_VERSION_ERROR

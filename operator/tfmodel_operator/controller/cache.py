@@ -22,11 +22,10 @@ from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 from tfmodel_operator import vocabulary
-from tfmodel_operator.controller.decision.observed import Key, Packed, pack
 from tfmodel_operator.controller.decision.ownership import controller
+from tfmodel_operator.controller.kinds import CHILDREN, Key
+from tfmodel_operator.controller.projection import Packed, pack
 
-CHILD_KINDS = ("ConfigMap", "Service", "Deployment", "Job", "PodDisruptionBudget",
-               "NetworkPolicy")  # fmt: skip
 ObjectKey = tuple[str, str, str]  # (kind, namespace, name)
 
 
@@ -56,7 +55,7 @@ def entry(kind: str, body: Mapping[str, Any]) -> Entry | None:
         return Entry(uid, (namespace, str(meta.get("name"))), pack(kind, body))
     ref = controller(dict(body)) or {}
     owner_kind = ref.get("kind")
-    if kind in CHILD_KINDS:
+    if kind in CHILDREN:
         group = str(ref.get("apiVersion", "")).split("/")[0]
         if owner_kind != vocabulary.KIND or group != vocabulary.GROUP or not ref.get("name"):
             return None

@@ -12,14 +12,13 @@ import json
 import logging
 import threading
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from typing import Any
 
 from kubernetes import client
 
 from tfmodel_operator import vocabulary
 from tfmodel_operator.controller.cache import Store
-from tfmodel_operator.controller.decision.observed import Key
+from tfmodel_operator.controller.kinds import TFMODEL, WATCHED, Key, Kind
 
 log = logging.getLogger(__name__)
 
@@ -32,29 +31,6 @@ WATCH_READ_TIMEOUT = (5.0, 90.0)
 BACKOFF_MAX = 30.0
 
 
-@dataclass(frozen=True)
-class Resource:
-    kind: str
-    prefix: str  # /api/v1 or /apis/<group>/<version>
-    plural: str
-    labelled: bool = True  # only objects with the operator's label (all but TFModels)
-
-    @property
-    def api_version(self) -> str:
-        return self.prefix.removeprefix("/api/").removeprefix("/apis/")
-
-
-RESOURCES = (
-    Resource(vocabulary.KIND, f"/apis/{vocabulary.API_VERSION}", vocabulary.PLURAL, False),
-    Resource("ConfigMap", "/api/v1", "configmaps"),
-    Resource("Service", "/api/v1", "services"),
-    Resource("Deployment", "/apis/apps/v1", "deployments"),
-    Resource("ReplicaSet", "/apis/apps/v1", "replicasets"),
-    Resource("Job", "/apis/batch/v1", "jobs"),
-    Resource("PodDisruptionBudget", "/apis/policy/v1", "poddisruptionbudgets"),
-    Resource("NetworkPolicy", "/apis/networking.k8s.io/v1", "networkpolicies"),
-    Resource("Pod", "/api/v1", "pods"),
-)
 SELECTOR = f"{vocabulary.LABEL_MANAGED_BY}={vocabulary.FIELD_MANAGER}"
 
 
@@ -66,18 +42,17 @@ class Informer:
     def __init__(
         self,
         api: client.ApiClient,
-        resource: Resource,
+        kind: Kind,
         namespace: str | None,
         store: Store,
         changed: Callable[[str, set[Key]], None],
     ) -> None:
-        self.api, self.resource, self.namespace = api, resource, namespace
+        self.api, self.kind, self.namespace = api, kind, namespace
         self.store, self.changed = store, changed
         self.synced = threading.Event()  # set once the first list is in the cache
         self.lists = 0  # how many lists were made (the first, then one per lost watch)
-        where = f"/namespaces/{namespace}" if namespace else ""
-        self.path = f"{resource.prefix}{where}/{resource.plural}"
-        self.name = f"{resource.plural} in {namespace or 'all namespaces'}"
+        self.path = kind.path(namespace)
+        self.name = f"{kind.plural} in {namespace or 'all namespaces'}"
 
     def run(self, stop: threading.Event) -> None:
         """List and watch until `stop` is set (the body of one thread)."""
@@ -102,9 +77,9 @@ class Informer:
     def relist(self) -> str:
         """List every object (in pages); the list replaces the cache's. Returns its version."""
         found: dict[str, str] = {}
-        changed = self.store.replace(self.resource.kind, self.namespace, self._pages(found))
+        changed = self.store.replace(self.kind.name, self.namespace, self._pages(found))
         self.lists += 1
-        self.changed(self.resource.kind, changed)
+        self.changed(self.kind.name, changed)
         return found["version"]
 
     def _pages(self, found: dict[str, str]) -> Iterator[dict[str, Any]]:
@@ -115,7 +90,7 @@ class Informer:
             for item in page.get("items") or []:
                 # A list's items carry no apiVersion and kind (watch events and writes do):
                 # without them every listed child would differ from what is applied.
-                yield {**item, "apiVersion": self.resource.api_version, "kind": self.resource.kind}
+                yield {**item, "apiVersion": self.kind.api_version, "kind": self.kind.name}
             meta = page.get("metadata") or {}
             found["version"] = str(meta.get("resourceVersion", ""))
             token = str(meta.get("continue") or "")
@@ -135,19 +110,19 @@ class Informer:
                     raise Gone(str(body.get("message", body))[:200])
                 version = str((body.get("metadata") or {}).get("resourceVersion") or version)
                 if kind == "DELETED":
-                    changed = self.store.delete(self.resource.kind, body)
+                    changed = self.store.delete(self.kind.name, body)
                 elif kind in ("ADDED", "MODIFIED"):
-                    changed = self.store.upsert(self.resource.kind, body)
+                    changed = self.store.upsert(self.kind.name, body)
                 else:  # BOOKMARK: only the version moves on
                     continue
                 if changed:
-                    self.changed(self.resource.kind, changed)
+                    self.changed(self.kind.name, changed)
         finally:
             response.release_conn()
         return version
 
     def _get(self, query: list[tuple[str, str]], timeout: tuple[float, float]) -> Any:
-        if self.resource.labelled:
+        if self.kind is not TFMODEL:  # the others: only objects with our label
             query = [*query, ("labelSelector", SELECTOR)]
         method, url, headers, _, _ = self.api.param_serialize(
             "GET", self.path, query_params=query, header_params={"Accept": "application/json"},
@@ -182,14 +157,14 @@ def start(
     changed: Callable[[str, set[Key]], None],
     stop: threading.Event,
 ) -> list[Informer]:
-    """One informer thread per resource and namespace (or per resource, cluster-wide)."""
+    """One informer thread per kind and namespace (or per kind, cluster-wide)."""
     informers = [
-        Informer(api, resource, namespace, store, changed)
-        for resource in RESOURCES
+        Informer(api, kind, namespace, store, changed)
+        for kind in WATCHED
         for namespace in (namespaces or (None,))
     ]
     for informer in informers:
         threading.Thread(
-            target=informer.run, args=(stop,), name=f"watch-{informer.resource.plural}", daemon=True
+            target=informer.run, args=(stop,), name=f"watch-{informer.kind.plural}", daemon=True
         ).start()
     return informers

@@ -20,20 +20,19 @@ import asyncio
 import logging
 import os
 import threading
-import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import kopf
 
 from tfmodel_operator import __version__, vocabulary
-from tfmodel_operator.controller import election, informer, metrics
+from tfmodel_operator.controller import election, informer, metrics, tfserving
 from tfmodel_operator.controller.cache import Store
-from tfmodel_operator.controller.decision.observed import Key
 from tfmodel_operator.controller.heartbeat import HEARTBEAT
+from tfmodel_operator.controller.kinds import Key
 from tfmodel_operator.controller.kube import Kube, connect
 from tfmodel_operator.controller.metrics import QUEUE_DEPTH
-from tfmodel_operator.controller.reconciler import Reconciler
+from tfmodel_operator.controller.reconciler import Reconciler, Result
 from tfmodel_operator.controller.settings import Settings
 from tfmodel_operator.controller.workqueue import WorkQueue
 
@@ -61,7 +60,7 @@ async def start(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> N
     memo.stop = threading.Event()
     # The watches hold one connection each; the reconciles' requests get a pool of their own.
     watches = informer.start(connect(), run.namespaces, memo.store, changed, memo.stop)
-    memo.reconciler = Reconciler(Kube(connect()), run)
+    memo.reconciler = Reconciler(Kube(connect()), tfserving, run)
     memo.pool = ThreadPoolExecutor(max_workers=run.workers, thread_name_prefix="reconcile")
     memo.tasks = [asyncio.create_task(beat_forever())]
     for watch in watches:  # every kind listed once: no reconcile sees a partial world
@@ -142,16 +141,18 @@ async def work(memo: kopf.Memo) -> None:
             watched = memo.store.view(key)
             with HEARTBEAT.working(key):
                 reconcile = memo.reconciler.reconcile
-                done = await loop.run_in_executor(memo.pool, reconcile, key, watched)
+                result = await loop.run_in_executor(memo.pool, reconcile, key, watched)
         except Exception:  # never lose the worker: the key is retried
             log.exception("Reconcile of TFModel %s/%s failed", *key)
-            done = False
+            result = Result.ERROR
         finally:
             queue.done(key)
-        if done:
-            queue.succeeded(key)
-        else:
+        if result is Result.ERROR:
             queue.retry(key)
+            continue
+        queue.succeeded(key)
+        if result is Result.AGAIN:  # it acted (checks, writes): look again at what it made
+            queue.add(key)
 
 
 async def poll_forever(memo: kopf.Memo, poll_seconds: float) -> None:
@@ -159,10 +160,8 @@ async def poll_forever(memo: kopf.Memo, poll_seconds: float) -> None:
     reconciler: Reconciler = memo.reconciler
     while True:
         await asyncio.sleep(poll_seconds / 2)
-        now = time.monotonic()
-        for key in list(reconciler.unsettled):
-            if reconciler.is_due(key, now):
-                memo.queue.add(key)
+        for key in reconciler.schedule.due():
+            memo.queue.add(key)
 
 
 async def resync_forever(memo: kopf.Memo, resync_seconds: float) -> None:

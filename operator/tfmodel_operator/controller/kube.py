@@ -11,7 +11,6 @@ trouble of the API (TRANSIENT), instead of wedging a worker.
 import json
 import logging
 import socket
-from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -22,36 +21,24 @@ from urllib3.exceptions import HTTPError
 
 from tfmodel_operator import vocabulary
 from tfmodel_operator.controller.decision.conditions import Event
-from tfmodel_operator.controller.decision.observed import Manifest
 from tfmodel_operator.controller.decision.ownership import controlled_by, taken
+from tfmodel_operator.controller.kinds import CHILDREN, TFMODEL, Kind, Manifest
 from tfmodel_operator.controller.metrics import API_REQUESTS
 
 log = logging.getLogger(__name__)
 
 # (connect, each read) seconds for every request a reconcile makes.
 TIMEOUT = (5.0, 20.0)
-APPLY: dict[str, Any] = {
-    "field_manager": vocabulary.FIELD_MANAGER,
-    "force": True,
-    "_content_type": "application/apply-patch+yaml",
-    "_request_timeout": TIMEOUT,
-}
+# Server-side apply as the operator, taking over fields others set (force).
+APPLY = [("fieldManager", vocabulary.FIELD_MANAGER), ("force", "true")]
+JSON_PATCH = "application/json-patch+json"
+EVENTS = Kind("Event", "v1", "events")
 # A resourceVersion no stored object can have (etcd revisions would have to reach 2**64): as
 # an apply's precondition it lets the apply create the object and refuses (409) if it exists.
 # (A resourceVersion in an apply is ignored when the object is created.)
 CREATE_ONLY = str(2**64 - 1)
 # The API's passing trouble: an error answer, or none (refused, reset, timed out). Retried.
 TRANSIENT = (ApiException, HTTPError, OSError)
-
-
-PATHS = {
-    "ConfigMap": "/api/v1/namespaces/{namespace}/configmaps/{name}",
-    "Service": "/api/v1/namespaces/{namespace}/services/{name}",
-    "Deployment": "/apis/apps/v1/namespaces/{namespace}/deployments/{name}",
-    "Job": "/apis/batch/v1/namespaces/{namespace}/jobs/{name}",
-    "PodDisruptionBudget": "/apis/policy/v1/namespaces/{namespace}/poddisruptionbudgets/{name}",
-    "NetworkPolicy": "/apis/networking.k8s.io/v1/namespaces/{namespace}/networkpolicies/{name}",
-}
 
 
 def connect(connections: int = 16) -> client.ApiClient:
@@ -78,54 +65,45 @@ class Taken(Exception):
 class Kube:
     def __init__(self, api: client.ApiClient) -> None:
         self.api = api
-        core, apps, batch = client.CoreV1Api(api), client.AppsV1Api(api), client.BatchV1Api(api)
-        networking = client.NetworkingV1Api(api)
-        self.core, self.batch = core, batch
-        self.custom = client.CustomObjectsApi(api)
-        policy = client.PolicyV1Api(api)
-        # kind -> server-side apply, for every kind of child
-        self._patch: dict[str, Callable[..., Any]] = {
-            "ConfigMap": core.patch_namespaced_config_map,
-            "Service": core.patch_namespaced_service,
-            "Deployment": apps.patch_namespaced_deployment,
-            "Job": batch.patch_namespaced_job,
-            "PodDisruptionBudget": policy.patch_namespaced_pod_disruption_budget,
-            "NetworkPolicy": networking.patch_namespaced_network_policy,
-        }
-        # kind -> delete, for the children that are pruned (superseded export Jobs, a
-        # NetworkPolicy no longer asked for, children an earlier TFModel of the name left)
-        self._delete: dict[str, Callable[..., Any]] = {
-            "ConfigMap": core.delete_namespaced_config_map,
-            "Service": core.delete_namespaced_service,
-            "Deployment": apps.delete_namespaced_deployment,
-            "Job": batch.delete_namespaced_job,
-            "PodDisruptionBudget": policy.delete_namespaced_pod_disruption_budget,
-            "NetworkPolicy": networking.delete_namespaced_network_policy,
-        }
 
-    def read(self, kind: str, namespace: str, name: str) -> Manifest | None:
-        """The object of that name as stored now, or None if there is none (only asked when a
-        create finds the name taken: the cache holds only what TFModels control)."""
-        path = PATHS[kind].format(namespace=namespace, name=name)
-        method, url, headers, _, _ = self.api.param_serialize(
-            "GET", path, header_params={"Accept": "application/json"}, auth_settings=["BearerToken"]
+    def request(
+        self,
+        verb: str,
+        method: str,
+        path: str,
+        body: Any = None,
+        query: list[tuple[str, str]] | None = None,
+        content_type: str = "application/json",
+        not_found_ok: bool = False,
+    ) -> Manifest | None:
+        """One request with the deadline, counted by `verb` and code; the answer as the API
+        serves it (JSON). An error answer raises ApiException (None for a 404 if `not_found_ok`)."""
+        headers = {"Accept": "application/json", "Content-Type": content_type}
+        url_method, url, headers, body, _ = self.api.param_serialize(
+            method, path, query_params=query, header_params=headers, body=body,
+            auth_settings=["BearerToken"],
+        )  # fmt: skip
+        response = self.api.call_api(
+            url_method, url, header_params=headers, body=body, _request_timeout=TIMEOUT
         )
-        response = self.api.call_api(method, url, header_params=headers, _request_timeout=TIMEOUT)
         response.read()  # type: ignore[no-untyped-call]
-        API_REQUESTS.labels("get", str(response.status)).inc()
-        if response.status == 404:
+        API_REQUESTS.labels(verb, str(response.status)).inc()
+        if not_found_ok and response.status == 404:
             return None
-        if response.status != 200:
+        if not 200 <= response.status < 300:
             raise ApiException(http_resp=response)
         result: Manifest = json.loads(response.data or b"{}")
         return result
 
+    def read(self, kind: str, namespace: str, name: str) -> Manifest | None:
+        """The object of that name as stored now, or None if there is none (only asked when a
+        create finds the name taken: the cache holds only what TFModels control)."""
+        path = CHILDREN[kind].path(namespace, name)
+        return self.request("get", "GET", path, not_found_ok=True)
+
     def tfmodel_uid(self, namespace: str, name: str) -> str | None:
         """The UID of TFModel `name` as stored now (None: there is none)."""
-        found = _call(
-            "get", self.custom.get_namespaced_custom_object, vocabulary.GROUP, vocabulary.VERSION,
-            namespace, vocabulary.PLURAL, name, not_found_ok=True, _request_timeout=TIMEOUT,
-        )  # fmt: skip
+        found = self.request("get", "GET", TFMODEL.path(namespace, name), not_found_ok=True)
         return str(found["metadata"]["uid"]) if found else None
 
     def apply(self, manifest: Manifest, uid: str | None, owner: str) -> Manifest:
@@ -163,9 +141,10 @@ class Kube:
     def _apply(self, meta: Manifest, manifest: Manifest) -> Manifest:
         kind, name, namespace = manifest["kind"], meta["name"], meta["namespace"]
         try:
-            stored = _call(
-                "apply", self._patch[kind], name, namespace, {**manifest, "metadata": meta}, **APPLY
-            )
+            stored = self.request(
+                "apply", "PATCH", CHILDREN[kind].path(namespace, name),
+                {**manifest, "metadata": meta}, APPLY, "application/apply-patch+yaml",
+            )  # fmt: skip
         except ApiException as err:
             invalid = err.status in (400, 403, 422) and "metadata.uid" not in _reason(err)
             if invalid or _schema_error(err):
@@ -179,14 +158,10 @@ class Kube:
         what an earlier TFModel of the name left; never any model data); the UID precondition
         makes sure it is the object that was observed, not one made since."""
         meta = child["metadata"]
-        options = client.V1DeleteOptions(
-            propagation_policy="Background", preconditions=client.V1Preconditions(uid=meta["uid"])
-        )
+        options = {"propagationPolicy": "Background", "preconditions": {"uid": meta["uid"]}}
+        path = CHILDREN[child["kind"]].path(meta["namespace"], meta["name"])
         try:
-            _call(
-                "delete", self._delete[child["kind"]], meta["name"], meta["namespace"],
-                body=options, _request_timeout=TIMEOUT,
-            )  # fmt: skip
+            self.request("delete", "DELETE", path, options)
         except ApiException as err:
             if err.status not in (404, 409):  # gone, or no longer the object we saw
                 raise
@@ -200,13 +175,10 @@ class Kube:
             {"op": "test", "path": "/metadata/uid", "value": uid},
             {"op": "add", "path": "/status", "value": status},
         ]
-        response = _call(
-            "patch", self.custom.patch_namespaced_custom_object_status,
-            vocabulary.GROUP, vocabulary.VERSION, namespace, vocabulary.PLURAL, name, patch,
-            _content_type="application/json-patch+json", _request_timeout=TIMEOUT,
-        )  # fmt: skip
-        assert response is not None
-        return response
+        path = TFMODEL.path(namespace, name) + "/status"
+        stored = self.request("patch", "PATCH", path, patch, content_type=JSON_PATCH)
+        assert stored is not None
+        return stored
 
     def post_event(self, tfmodel: Manifest, event: Event) -> None:
         meta = tfmodel["metadata"]
@@ -230,26 +202,7 @@ class Kube:
             "lastTimestamp": now,
             "count": 1,
         }
-        _call(
-            "create", self.core.create_namespaced_event, meta["namespace"], body,
-            _request_timeout=TIMEOUT,
-        )  # fmt: skip
-
-
-def _call(
-    verb: str, method: Callable[..., Any], *args: Any, not_found_ok: bool = False, **kwargs: Any
-) -> Manifest | None:
-    """One request, counted; the answer as the API serves it (JSON), None if not found and ok."""
-    try:
-        response = method(*args, _preload_content=False, **kwargs)
-    except ApiException as err:
-        API_REQUESTS.labels(verb, str(err.status)).inc()
-        if not_found_ok and err.status == 404:
-            return None
-        raise
-    API_REQUESTS.labels(verb, str(response.status)).inc()
-    result: Manifest = json.loads(response.data)
-    return result
+        self.request("create", "POST", EVENTS.path(meta["namespace"]), body)
 
 
 def _reason(err: ApiException) -> str:

@@ -53,6 +53,17 @@ from tfmodel_operator.controller.fields import (
     InvalidSpec as InvalidSpec,  # what parse raises: callers catch spec.InvalidSpec
 )
 
+# What a resource parses to: the TFModel, or why it is not one (carried to decide, which says so).
+Parsed = TFModel | InvalidSpec
+
+
+def parsed(body: Mapping[str, Any]) -> Parsed:
+    """`parse`, with the error as a value."""
+    try:
+        return parse(body)
+    except InvalidSpec as err:
+        return err
+
 
 def parse(body: Mapping[str, Any]) -> TFModel:
     """Validate a TFModel resource (as the apiserver returns it) and apply the defaults."""

@@ -26,7 +26,8 @@ from tfmodel_operator import vocabulary
 from tfmodel_operator.controller.api import Promotion
 from tfmodel_operator.controller.decision import promotion
 from tfmodel_operator.controller.decision.observed import is_ready
-from tfmodel_operator.controller.decision.plan import Move, PodServing, VersionStatus
+from tfmodel_operator.controller.decision.promotion import Move
+from tfmodel_operator.controller.decision.serving import PodServing, VersionStatus
 
 CONNECT_TIMEOUT = 1.0  # seconds, within the deadline: a pod that is gone costs no more
 DEADLINE = 3.0  # seconds for everything asked of one pod, bodies included

@@ -4,7 +4,7 @@ TFModel the operator cannot realise (`blocked`)."""
 
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, TypedDict
+from typing import TypedDict
 
 from tfmodel_operator.controller.decision.reasons import (
     APPLY_FAILED,
@@ -21,8 +21,8 @@ from tfmodel_operator.controller.decision.reasons import (
     STALLED,
     TERMINAL,
 )
+from tfmodel_operator.controller.kinds import Manifest
 
-Manifest = dict[str, Any]
 MAX_MESSAGE = 1024
 
 

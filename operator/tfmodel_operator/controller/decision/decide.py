@@ -1,16 +1,18 @@
-"""Pure: one TFModel and what is observed of it -> what to write. The whole decision lives here.
+"""Pure: one TFModel and everything observed of it -> what to write. The whole decision.
 
-`decide` parses the spec, gates versions still being exported, plans the next models.config
-from what TF Serving reports, renders the children, keeps only those that differ from what is
-observed, refuses names held by objects this TFModel does not control, lists the export Jobs to
-prune, and computes the status. The reconciler (reconciler.py) gathers `Observed` (the cache's
-view with its own writes overlaid, TF Serving's answers, promotion check results) and carries
-`Outcome` out; `tfmodel render` calls the same function with nothing observed.
+`decide` is called once per reconcile, over what the reconciler gathered first (the cache's
+view with its own writes laid over it, TF Serving's answers, the promotion checks made, the
+spec parsed once, and why the last write over this same view failed, if it did). It gates
+versions still being exported, plans the next models.config from what TF Serving reports,
+renders the children, keeps only those that differ from what is observed, refuses names held
+by objects this TFModel does not control, lists the children to prune, and computes the status:
+it is the only producer of status. What to do next comes back in the `Outcome` (checks due,
+whether to keep polling); the reconciler acts on it and looks again instead of deciding twice.
+`tfmodel render` calls it with nothing observed.
 """
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
 
 from tfmodel_operator.controller import spec
 from tfmodel_operator.controller.decision import (
@@ -22,15 +24,12 @@ from tfmodel_operator.controller.decision import (
     status,
 )
 from tfmodel_operator.controller.decision.conditions import Event
-from tfmodel_operator.controller.decision.observed import (
-    Manifest,
-    Observed,
-    applied_at,
-    comparable,
-    recorded_plan,
-)
+from tfmodel_operator.controller.decision.diff import comparable, is_applied
+from tfmodel_operator.controller.decision.observed import Observed, applied_at, recorded_plan
 from tfmodel_operator.controller.decision.ownership import conflict, controlled_by, is_predecessors
+from tfmodel_operator.controller.decision.promotion import Move
 from tfmodel_operator.controller.decision.render import names
+from tfmodel_operator.controller.kinds import Manifest
 from tfmodel_operator.controller.policy import Policy, violations
 
 OPEN = Policy()  # no platform policy: anything the schema admits
@@ -43,22 +42,28 @@ class Outcome:
     status: Manifest | None = None  # the new status; None when it has not changed
     events: tuple[Event, ...] = ()
     settled: bool = True  # False while a config change is on its way into TF Serving
-    checks_due: tuple[plan.Move, ...] = ()  # label moves to check before deciding again
+    checks_due: tuple[Move, ...] = ()  # label moves to check, then look again
     manifests: tuple[Manifest, ...] = field(default=(), repr=False)  # every desired child
 
 
 def decide(
-    observed: Observed, now: datetime, reload_grace: float = 120.0, policy: Policy = OPEN
+    observed: Observed,
+    parsed: spec.Parsed,
+    now: datetime,
+    reload_grace: float = 120.0,
+    policy: Policy = OPEN,
 ) -> Outcome:
+    """`parsed` is what `spec.parse` made of `observed.tfmodel` (parsed once, by the caller)."""
     body = observed.tfmodel
     if body is None or body["metadata"].get("deletionTimestamp"):
         return Outcome()  # gone or going: the garbage collector removes the children
     previous = body.get("status") or {}
     generation = int(body["metadata"].get("generation", 0))
-    try:
-        tfmodel = spec.parse(body)
-    except spec.InvalidSpec as err:  # the user's to fix: report it, do not retry
-        return blocked(previous, generation, reasons.INVALID_SPEC, str(err), now)
+    if observed.failure is not None:  # the write over this view failed: say why, write nothing
+        return blocked(previous, generation, *observed.failure, now)
+    if isinstance(parsed, spec.InvalidSpec):  # the user's to fix: report it, do not retry
+        return blocked(previous, generation, reasons.INVALID_SPEC, str(parsed), now)
+    tfmodel = parsed
     refused = violations(tfmodel, body.get("spec") or {}, policy)
     if refused:  # nothing is created for a TFModel outside the platform policy
         return blocked(previous, generation, reasons.POLICY_VIOLATION, "; ".join(refused), now)
@@ -146,54 +151,3 @@ def blocked(
     return Outcome(
         status=None if new == previous else new, events=tuple(conditions.events(previous, new))
     )
-
-
-def serving_labels(observed: Observed) -> tuple[str, list[str]] | None:
-    """(model name, labels) to ask TF Serving about: the spec's labels and those written last.
-
-    None when the spec does not parse (there is nothing to ask about).
-    """
-    if observed.tfmodel is None:
-        return None
-    try:
-        tfmodel = spec.parse(observed.tfmodel)
-    except spec.InvalidSpec:
-        return None
-    config_map = observed.child("ConfigMap", names.config_map_name(tfmodel))
-    current = recorded_plan(config_map) if config_map else None
-    labels = {label for label, _ in tfmodel.version_labels + (current.labels if current else ())}
-    return tfmodel.model_name, sorted(labels)
-
-
-def is_applied(desired: Any, live: Any) -> bool:
-    """True if `live` already holds every field of `desired` with the same value.
-
-    Fields the apiserver defaults (and fields others own) may be extra in `live`; a field the
-    apiserver drops because it holds its zero value (`readOnly: false`) may be missing. Together
-    with the applied-hash annotation, which changes whenever the desired manifest does, this
-    tells an unchanged child from one that needs an apply (a spec change, or a hand edit).
-    """
-    if isinstance(desired, dict):
-        return isinstance(live, dict) and all(
-            is_applied(value, live[key]) if key in live else is_zero(value)
-            for key, value in desired.items()
-        )
-    if isinstance(desired, list):
-        return (
-            isinstance(live, list)
-            and len(desired) == len(live)
-            and all(is_applied(d, v) for d, v in zip(desired, live, strict=True))
-        )
-    return bool(desired == live)
-
-
-def is_zero(value: Any) -> bool:
-    """What the API omits when serialising (Go's omitempty): false, 0, "", empty lists/maps."""
-    if isinstance(value, bool):
-        return value is False
-    return value in (0, "") or value == [] or value == {}
-
-
-def first_outcome(tfmodel_body: Manifest, now: datetime) -> Outcome:
-    """What a first reconcile of `tfmodel_body` writes, with nothing observed yet."""
-    return decide(Observed(tfmodel=tfmodel_body), now)

@@ -9,12 +9,10 @@ never change under a label.
 """
 
 from dataclasses import dataclass, field
-from typing import Any
 
 from tfmodel_operator.controller.api import Export, TFModel
 from tfmodel_operator.controller.decision.render.names import EXPORT_VERSION, export_job_name
-
-Manifest = dict[str, Any]
+from tfmodel_operator.controller.kinds import Manifest
 
 PENDING, RUNNING, SUCCEEDED, FAILED = "Pending", "Running", "Succeeded", "Failed"
 

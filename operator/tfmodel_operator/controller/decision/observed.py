@@ -1,127 +1,20 @@
-"""Pure: what the operator keeps in memory of the objects it watches, and one TFModel's view.
-
-The watch streams deliver whole objects; only slim projections are kept (the fields that the
-decision and the status read, and the specs of children, which are compared with what should
-be applied), so memory stays flat as TFModels grow. Everything here is plain data.
+"""Pure: one TFModel's view, as a reconcile knows it: the TFModel, what it controls and their
+pods (from the cache, as slim projections), what TF Serving said and the promotion checks made.
+Plus how a desired child compares with a cached one, and what the view's objects say.
 """
 
-import hashlib
-import json
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
 from tfmodel_operator import vocabulary
+from tfmodel_operator.controller.api import TFModel
 from tfmodel_operator.controller.decision.ownership import controlled_by
-from tfmodel_operator.controller.decision.plan import Move, Plan, PodServing
-from tfmodel_operator.controller.decision.promotion import Check
-
-Manifest = dict[str, Any]
-Key = tuple[str, str]  # (namespace, TFModel name)
-
-_META = ("name", "namespace", "uid", "resourceVersion", "generation", "labels",
-         "ownerReferences", "deletionTimestamp", "creationTimestamp")  # fmt: skip
-# Kept from a child's annotations: what the operator wrote there. Others (kubectl's
-# last-applied-configuration, kopf's) can be large and are never read.
-_ANNOTATIONS = (vocabulary.APPLIED_HASH, vocabulary.PLAN)
-
-
-def slim_meta(meta: Mapping[str, Any]) -> Manifest:
-    slim: Manifest = {key: meta[key] for key in _META if meta.get(key) is not None}
-    annotations = {k: v for k, v in (meta.get("annotations") or {}).items() if k in _ANNOTATIONS}
-    if annotations:
-        slim["annotations"] = annotations
-    # When the operator last applied the object (the ConfigMap's tells when models.config moved).
-    times = [
-        e["time"]
-        for e in meta.get("managedFields") or []
-        if e.get("manager") == vocabulary.FIELD_MANAGER and e.get("time")
-    ]
-    if times:
-        slim["appliedAt"] = max(times)
-    return slim
-
-
-def project(kind: str, body: Mapping[str, Any]) -> Manifest:
-    """The slim projection of a watched object of `kind` (TFModel, a child kind, or Pod)."""
-    slim: Manifest = {
-        "apiVersion": body.get("apiVersion"),
-        "kind": kind,
-        "metadata": slim_meta(body.get("metadata") or {}),
-    }
-    status = body.get("status") or {}
-    if kind == vocabulary.KIND:
-        slim["spec"] = body.get("spec")
-        slim["status"] = status
-    elif kind == "ConfigMap":  # digests: a ConfigMap is up to 1 MiB, and only compared
-        slim["data"] = digests(body.get("data") or {})
-    elif kind == "Pod":
-        slim["status"] = _pod_status(status)
-    else:  # Service, Deployment, Job: the spec is compared with what should be applied
-        slim["spec"] = body.get("spec") or {}
-        kept = ("conditions", "replicas", "readyReplicas", "updatedReplicas",
-                "availableReplicas", "observedGeneration", "active", "ready")  # fmt: skip
-        slim["status"] = {k: status[k] for k in kept if k in status}
-    return slim
-
-
-def digests(data: Mapping[str, str]) -> dict[str, str]:
-    return {
-        key: "sha256:" + hashlib.sha256(str(value).encode()).hexdigest()
-        for key, value in data.items()
-    }
-
-
-def comparable(manifest: Manifest) -> Manifest:
-    """A desired child as the cache keeps its kind, to compare the two (a ConfigMap's data as
-    digests)."""
-    if manifest["kind"] != "ConfigMap":
-        return manifest
-    return {**manifest, "data": digests(manifest.get("data") or {})}
-
-
-class Packed(NamedTuple):
-    """A projection kept as compact JSON: as nested dicts it would take about five times the
-    memory, and it is read only when its TFModel is reconciled."""
-
-    kind: str
-    json: bytes
-
-
-def pack(kind: str, body: Mapping[str, Any]) -> Packed:
-    return Packed(kind, json.dumps(project(kind, body), separators=(",", ":")).encode())
-
-
-def unpack(packed: Packed) -> Manifest:
-    result: Manifest = json.loads(packed.json)
-    return result
-
-
-def _pod_status(status: Mapping[str, Any]) -> Manifest:
-    conditions = [
-        {k: cond[k] for k in ("type", "status", "reason", "message") if k in cond}
-        for cond in status.get("conditions") or []
-        if cond.get("type") in ("Ready", "PodScheduled")
-    ]
-    terminated = [
-        {"state": {"terminated": {"message": message}}}
-        for container in status.get("containerStatuses") or []
-        if (message := ((container.get("state") or {}).get("terminated") or {}).get("message"))
-    ]
-    slim: Manifest = {"phase": status.get("phase"), "conditions": conditions}
-    if status.get("podIP"):
-        slim["podIP"] = status["podIP"]
-    if terminated:
-        slim["containerStatuses"] = terminated
-    return slim
-
-
-def owner_key(body: Mapping[str, Any]) -> Key | None:
-    """The TFModel an object belongs to, by its instance label (children and their pods)."""
-    meta = body.get("metadata") or {}
-    instance = (meta.get("labels") or {}).get(vocabulary.LABEL_INSTANCE)
-    return (str(meta.get("namespace")), str(instance)) if instance else None
+from tfmodel_operator.controller.decision.plan import Plan
+from tfmodel_operator.controller.decision.promotion import Check, Move
+from tfmodel_operator.controller.decision.render.names import config_map_name
+from tfmodel_operator.controller.decision.serving import PodServing
+from tfmodel_operator.controller.kinds import Manifest
 
 
 def resource_version(obj: Manifest | None) -> int:
@@ -134,15 +27,28 @@ def resource_version(obj: Manifest | None) -> int:
     return int(value) if value.isdigit() else 0
 
 
+# The spec's generation and the ready serving pods (name, IP): what TF Serving's answers and
+# the promotion checks hold for.
+Identity = tuple[int, frozenset[tuple[str, str]]]
+
+
+class Failure(NamedTuple):
+    """Why the last write for this view failed: a condition reason and its message."""
+
+    reason: str  # ChildConflict, ApplyFailed, InternalError
+    message: str
+
+
 @dataclass(frozen=True)
 class Observed:
-    """Everything one reconcile knows about one TFModel, from memory."""
+    """Everything one reconcile knows about one TFModel, gathered before it decides."""
 
     tfmodel: Manifest | None
-    children: tuple[Manifest, ...] = ()  # ConfigMaps, Services, Deployments, Jobs with its label
-    pods: tuple[Manifest, ...] = ()  # serving and export pods with its label
+    children: tuple[Manifest, ...] = ()  # what it controls (and what an earlier one left)
+    pods: tuple[Manifest, ...] = ()  # the pods of its Deployment and of its export Jobs
     serving: tuple[PodServing, ...] = ()  # what TF Serving said on each ready pod
     checks: dict[Move, Check] = field(default_factory=dict)  # label moves checked so far
+    failure: Failure | None = None  # the last write over this same view failed
 
     def child(self, kind: str, name: str) -> Manifest | None:
         return next(
@@ -169,6 +75,17 @@ class Observed:
             for p in self.pods
             if p["metadata"].get("labels", {}).get(vocabulary.LABEL_COMPONENT) == component
         ]
+
+    def identity(self) -> Identity:
+        generation = int((self.tfmodel or {}).get("metadata", {}).get("generation", 0))
+        ready = [p for p in self.pods_of("server") if is_ready(p)]
+        return generation, frozenset((p["metadata"]["name"], p["status"]["podIP"]) for p in ready)
+
+    def labels_to_ask(self, tfmodel: TFModel) -> list[str]:
+        """The labels to ask TF Serving about: the spec's and those written last."""
+        current = recorded_plan(self.child("ConfigMap", config_map_name(tfmodel)))
+        written = current.labels if current else ()
+        return sorted({label for label, _ in tfmodel.version_labels + written})
 
 
 def recorded_plan(config_map: Manifest | None) -> Plan | None:

@@ -7,9 +7,7 @@ who may only create TFModels rewrite or, through the garbage collector, delete w
 not touch themselves.
 """
 
-from typing import Any
-
-Manifest = dict[str, Any]
+from tfmodel_operator.controller.kinds import Manifest
 
 
 def controller(obj: Manifest) -> Manifest | None:

@@ -13,10 +13,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from tfmodel_operator.controller.api import Promotion, TFModel, VersionPolicy
-from tfmodel_operator.controller.decision.promotion import Check
-
-AVAILABLE = "AVAILABLE"
-END = "END"
+from tfmodel_operator.controller.decision.promotion import Check, Move
+from tfmodel_operator.controller.decision.serving import PodServing
 
 
 @dataclass(frozen=True)
@@ -77,33 +75,6 @@ def gated(desired: Plan, pending: frozenset[int], current: Plan | None) -> Plan:
 
 
 @dataclass(frozen=True)
-class VersionStatus:
-    version: int
-    state: str  # START | LOADING | AVAILABLE | UNLOADING | END
-    error: str = ""  # TF Serving's error_message when error_code is not OK
-
-
-@dataclass(frozen=True)
-class PodServing:
-    """One ready pod's answer from TF Serving's status API, or why there was none."""
-
-    pod: str
-    versions: tuple[VersionStatus, ...] = ()
-    labels: tuple[tuple[str, int], ...] = ()  # the labels that resolve, and to which version
-    error: str = ""  # set when the pod did not answer
-
-    @property
-    def answered(self) -> bool:
-        return not self.error
-
-    def available(self) -> set[int]:
-        return {v.version for v in self.versions if v.state == AVAILABLE}
-
-    def resolves(self, label: str) -> int | None:
-        return dict(self.labels).get(label)
-
-
-@dataclass(frozen=True)
 class Hold:
     """A label kept on its current version because the new one is not AVAILABLE everywhere."""
 
@@ -112,9 +83,6 @@ class Hold:
     wanted: int
     available_on: int = 0
     pods: int = 0
-
-
-Move = tuple[int | None, int]  # a label's (current version or None for a new label, target)
 
 
 @dataclass(frozen=True)
@@ -229,55 +197,3 @@ def known_current(
         if now is not None:
             labels.append((label, now))
     return Plan(desired.policy, tuple(labels))
-
-
-@dataclass(frozen=True)
-class Mismatch:
-    """How a pod differs from the plan: a version not AVAILABLE there, or a label elsewhere."""
-
-    version: int | None = None  # a version the plan serves
-    state: str = ""  # its state on the pod ("" when the pod does not know it)
-    label: str = ""  # a label the plan sets
-    resolved: int | None = None  # where the label resolves on the pod
-    wanted: int | None = None  # where the plan puts it
-
-    @property
-    def loading(self) -> bool:
-        return self.state in ("START", "LOADING")
-
-    def __str__(self) -> str:
-        if self.label:
-            return f"label {self.label} resolves to {self.resolved or 'nothing'}, not {self.wanted}"
-        if self.version is None:
-            return "no version is AVAILABLE"
-        return f"version {self.version} is {self.state or 'not loaded'}"
-
-
-def mismatches(plan: Plan, pod: PodServing) -> list[Mismatch]:
-    """How a pod that answered differs from `plan` (empty when the plan is in effect there)."""
-    states = {v.version: v.state for v in pod.versions}
-    problems = []
-    if plan.policy.kind == "specific":
-        for version in plan.policy.versions:
-            state = states.get(version, "")
-            if state != AVAILABLE:
-                problems.append(Mismatch(version=version, state=state))
-    elif not pod.available():
-        problems.append(Mismatch())
-    for label, version in plan.labels:
-        resolved = pod.resolves(label)
-        if resolved != version:
-            problems.append(Mismatch(label=label, resolved=resolved, wanted=version))
-    return problems
-
-
-def failed_loads(plan: Plan, pods: list[PodServing]) -> dict[int, tuple[list[str], str]]:
-    """version -> (pods where it failed to load, TF Serving's error) for versions the plan wants."""
-    failures: dict[int, tuple[list[str], str]] = {}
-    for pod in pods:
-        for v in pod.versions:
-            wanted = plan.policy.kind != "specific" or v.version in plan.policy.versions
-            if v.state == END and v.error and wanted:
-                names, _ = failures.setdefault(v.version, ([], v.error))
-                names.append(pod.pod)
-    return failures

@@ -60,6 +60,9 @@ class Signature:
 Signatures = Mapping[str, Signature]
 
 
+Move = tuple[int | None, int]  # a label's (current version or None for a new label, target)
+
+
 @dataclass(frozen=True)
 class Check:
     """The verdict on moving labels from `source` (None for a new label) to `target`."""

@@ -1,8 +1,6 @@
 """Pure: what the Deployment and its pods say: a rollout under way, or stuck in a way that needs
 a human (past its progress deadline, a replica failure, a pod nobody can schedule)."""
 
-from typing import Any
-
 from tfmodel_operator.controller.api import TFModel
 from tfmodel_operator.controller.decision.conditions import Verdict, find_condition
 from tfmodel_operator.controller.decision.reasons import (
@@ -12,8 +10,7 @@ from tfmodel_operator.controller.decision.reasons import (
     ROLLING_OUT,
     UNSCHEDULABLE,
 )
-
-Manifest = dict[str, Any]
+from tfmodel_operator.controller.kinds import Manifest
 
 
 def degraded_cause(deployment: Manifest | None, pods: list[Manifest]) -> Verdict | None:

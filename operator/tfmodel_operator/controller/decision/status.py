@@ -8,10 +8,8 @@ is applied (`conditions.blocked`) is the previous status copied, with the blocki
 replaced.
 """
 
-from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
 
 from tfmodel_operator.controller.api import TFModel, VersionPolicy
 from tfmodel_operator.controller.decision.conditions import (
@@ -21,14 +19,7 @@ from tfmodel_operator.controller.decision.conditions import (
     timestamp,
 )
 from tfmodel_operator.controller.decision.export_jobs import FAILED, ExportDecision
-from tfmodel_operator.controller.decision.plan import (
-    Decision,
-    Plan,
-    PodServing,
-    VersionStatus,
-    failed_loads,
-    mismatches,
-)
+from tfmodel_operator.controller.decision.plan import Decision, Plan
 from tfmodel_operator.controller.decision.reasons import (
     APPLIED,
     AS_EXPECTED,
@@ -59,15 +50,14 @@ from tfmodel_operator.controller.decision.reasons import (
 )
 from tfmodel_operator.controller.decision.render.names import endpoints
 from tfmodel_operator.controller.decision.rollout import degraded_cause, rollout_progress
-
-Manifest = dict[str, Any]
-
-# Order of the states a version passes through; the least advanced one describes a version.
-STATE_ORDER = ("END", "START", "LOADING", "UNLOADING", "AVAILABLE")
-# A pod may list thousands of versions: the status (an etcd object, shown by kubectl) stays
-# small. MAX_STATUS_VERSIONS is the CRD's maxItems for status.versions.
-MAX_STATUS_VERSIONS = 100
-MAX_VERSION_ERROR = 256
+from tfmodel_operator.controller.decision.served import (
+    failed_loads,
+    mismatches,
+    served_labels,
+    versions,
+)
+from tfmodel_operator.controller.decision.serving import PodServing
+from tfmodel_operator.controller.kinds import Manifest
 
 
 @dataclass(frozen=True)
@@ -254,57 +244,6 @@ def keeps_several_versions(plan: Plan) -> bool:
     if policy.kind == "specific":
         return len(policy.versions) > 1
     return policy.kind == "all" or policy.num_versions > 1
-
-
-def versions(plan: Plan, answered: list[PodServing]) -> list[Manifest]:
-    """Per version: its least advanced state across the pods that answered, on how many it is
-    AVAILABLE, and any load error. A pod that does not list a version at all counts as START
-    for it (so a version AVAILABLE on one pod of two is not reported AVAILABLE).
-
-    TF Serving keeps END entries for versions it unloaded long ago; versions that are only
-    such entries are left out. A pod may list thousands of versions, so at most
-    MAX_STATUS_VERSIONS are: the pinned ones first, then the highest others.
-    """
-    # The first entry of a version wins, as TF Serving lists each once.
-    by_pod = [{v.version: v for v in reversed(pod.versions)} for pod in answered]
-    listed = {v.version for pod in answered for v in pod.versions if v.state != "END" or v.error}
-    pinned = pinned_versions(plan, answered)
-    shown = sorted(listed, key=lambda version: (version not in pinned, -version))
-    result = []
-    for version in sorted(shown[:MAX_STATUS_VERSIONS]):
-        statuses = [found.get(version, VersionStatus(version, "START")) for found in by_pod]
-        state = min((v.state for v in statuses), key=STATE_ORDER.index)
-        available = sum(v.state == "AVAILABLE" for v in statuses)
-        entry: Manifest = {"version": version, "state": state, "availableReplicas": available}
-        error = next((v.error for v in statuses if v.error), "")
-        if error:
-            entry["error"] = error[:MAX_VERSION_ERROR]
-        result.append(entry)
-    return result
-
-
-def pinned_versions(plan: Plan, answered: list[PodServing]) -> set[int]:
-    """The versions status.versions lists first: those the plan serves (under latest or all,
-    those AVAILABLE on some pod) and those a label points at, in the plan or on a pod."""
-    if plan.policy.kind == "specific":
-        served = set(plan.policy.versions)
-    else:
-        served = {version for pod in answered for version in pod.available()}
-    labelled = {v for _, v in plan.labels} | {v for pod in answered for _, v in pod.labels}
-    return served | labelled
-
-
-def served_labels(plan: Plan, answered: list[PodServing]) -> dict[str, tuple[int, int]]:
-    """label -> (version it resolves to on most pods, on how many pods)."""
-    result = {}
-    for label in sorted(
-        {name for p in answered for name, _ in p.labels} | {n for n, _ in plan.labels}
-    ):
-        counts = Counter(v for p in answered if (v := p.resolves(label)) is not None)
-        if counts:
-            version, count = max(counts.items(), key=lambda item: (item[1], item[0]))
-            result[label] = (version, count)
-    return result
 
 
 def readiness(

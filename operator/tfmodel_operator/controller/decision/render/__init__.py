@@ -6,7 +6,6 @@ security context in `security`.
 """
 
 from dataclasses import dataclass
-from typing import Any
 
 from tfmodel_operator.controller.api import Export, TFModel
 from tfmodel_operator.controller.decision.plan import Plan
@@ -19,8 +18,7 @@ from tfmodel_operator.controller.decision.render.server import (
     network_policy,
     service,
 )
-
-Manifest = dict[str, Any]
+from tfmodel_operator.controller.kinds import Manifest
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,5 @@
 """Pure: the Job that exports one SavedModel version onto the model volume."""
 
-from typing import Any
-
 from tfmodel_operator.controller.api import Export, TFModel
 from tfmodel_operator.controller.decision.render.names import (
     EXPORT_VERSION,
@@ -9,14 +7,14 @@ from tfmodel_operator.controller.decision.render.names import (
     labels,
     metadata,
 )
-from tfmodel_operator.controller.decision.render.security import container_security, pod_security
-from tfmodel_operator.controller.decision.render.server import (
+from tfmodel_operator.controller.decision.render.pods import (
+    container_security,
     models_mount,
     models_volume,
+    pod_security,
     toleration,
 )
-
-Manifest = dict[str, Any]
+from tfmodel_operator.controller.kinds import Manifest
 
 
 def export_job(tfmodel: TFModel, export: Export) -> Manifest:

@@ -6,8 +6,7 @@ from typing import Any
 
 from tfmodel_operator import vocabulary
 from tfmodel_operator.controller.api import Export, TFModel
-
-Manifest = dict[str, Any]
+from tfmodel_operator.controller.kinds import Manifest
 
 EXPORT_VERSION = f"{vocabulary.GROUP}/export-version"
 

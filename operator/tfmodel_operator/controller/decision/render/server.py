@@ -6,10 +6,9 @@ label change updates the ConfigMap alone and TF Serving re-reads it without a po
 """
 
 import math
-from typing import Any
 
 from tfmodel_operator import vocabulary
-from tfmodel_operator.controller.api import TFModel, Toleration
+from tfmodel_operator.controller.api import TFModel
 from tfmodel_operator.controller.decision.plan import Plan
 from tfmodel_operator.controller.decision.render.config_files import (
     BATCHING_CONFIG,
@@ -25,10 +24,15 @@ from tfmodel_operator.controller.decision.render.names import (
     metadata,
     server_selector,
 )
-from tfmodel_operator.controller.decision.render.security import container_security, pod_security
+from tfmodel_operator.controller.decision.render.pods import (
+    container_security,
+    models_mount,
+    models_volume,
+    pod_security,
+    toleration,
+)
 from tfmodel_operator.controller.fields import quantity
-
-Manifest = dict[str, Any]
+from tfmodel_operator.controller.kinds import Manifest
 
 NAMESPACE_NAME = "kubernetes.io/metadata.name"  # the label every namespace carries
 
@@ -168,16 +172,6 @@ def pod_spec(tfmodel: TFModel) -> Manifest:
     return spec
 
 
-def toleration(t: Toleration) -> Manifest:
-    result: Manifest = {"operator": t.operator}
-    for key, value in (("key", t.key), ("value", t.value), ("effect", t.effect)):
-        if value:
-            result[key] = value
-    if t.toleration_seconds is not None:
-        result["tolerationSeconds"] = t.toleration_seconds
-    return result
-
-
 def server_args(tfmodel: TFModel) -> list[str]:
     args = [
         f"--port={vocabulary.GRPC_PORT}",
@@ -267,22 +261,3 @@ def volumes(tfmodel: TFModel) -> list[Manifest]:
         models_volume(tfmodel, read_only=True),
         {"name": "tmp", "emptyDir": {}},
     ]
-
-
-def models_volume(tfmodel: TFModel, read_only: bool) -> Manifest:
-    """The SavedModel volume: read-only for serving, read-write only in export Jobs."""
-    storage = tfmodel.storage
-    if storage.kind == "persistentVolumeClaim":
-        source = {"persistentVolumeClaim": {"claimName": storage.claim_name, "readOnly": read_only}}
-    else:
-        source = {"nfs": {"server": storage.server, "path": storage.path, "readOnly": read_only}}
-    return {"name": "models", **source}
-
-
-def models_mount(tfmodel: TFModel, read_only: bool) -> Manifest:
-    mount: Manifest = {"name": "models", "mountPath": tfmodel.base_path}
-    if read_only:
-        mount["readOnly"] = True
-    if tfmodel.storage.sub_path:
-        mount["subPath"] = tfmodel.storage.sub_path
-    return mount
