@@ -23,6 +23,7 @@ by the worker holding that key (each dict operation is atomic). The overlay and 
 schedule are shared with the other workers and the event loop, and lock inside.
 """
 
+import functools
 import logging
 import time
 from collections.abc import Callable, Iterable
@@ -148,12 +149,13 @@ class Reconciler:
         if body is None:
             self.forget(key)
             return Result.OK
-        parsed = spec.parsed(body)
+        # Parsed once, and only when needed: a TFModel at rest is skipped unparsed.
+        parse = functools.cache(functools.partial(spec.parsed, body))
         identity = observed.identity()
         made = self.checked.get(key)
         observed = replace(
             observed,
-            serving=self.ask(key, observed, parsed, identity),
+            serving=self.ask(key, observed, parse, identity),
             checks=made.checks if made and made.identity == identity else {},
         )
         fingerprint = (
@@ -165,6 +167,7 @@ class Reconciler:
         if failure is not None and failure[0] == fingerprint:
             observed = replace(observed, failure=failure[1])
 
+        parsed = parse()
         outcome = decide.decide(
             observed, parsed, self.now(), self.settings.reload_grace_seconds, self.settings.policy
         )
@@ -191,15 +194,17 @@ class Reconciler:
         return Result.BLOCKED if observed.failure else Result.OK
 
     def ask(
-        self, key: Key, observed: Observed, parsed: spec.Parsed, identity: Identity
+        self, key: Key, observed: Observed, parse: Callable[[], spec.Parsed], identity: Identity
     ) -> tuple[PodServing, ...]:
-        """TF Serving's answers: the last ones while they hold and are not due, else asked now."""
-        if not identity[1] or not isinstance(parsed, TFModel):
-            self.schedule.drop_answers(key)  # no ready pod, or nothing to ask about
-            return ()
-        last = self.schedule.answers(key, identity)
+        """TF Serving's answers: the last ones while they hold and are not due, else asked now
+        (only then is the spec parsed here, for what to ask)."""
+        last = self.schedule.answers(key, identity) if identity[1] else None
         if last is not None:
             return last
+        parsed = parse() if identity[1] else None
+        if not isinstance(parsed, TFModel):
+            self.schedule.drop_answers(key)  # no ready pod, or nothing to ask about
+            return ()
         started = self.clock()
         pods = observed.pods_of("server")
         answers = tuple(

@@ -97,10 +97,6 @@ class PollSchedule:
                 if (last := self._asked.get(key)) is None or now - last.at >= last.interval
             ]
 
-    def is_unsettled(self, key: Key) -> bool:
-        with self._lock:
-            return key in self._unsettled
-
     def drop_answers(self, key: Key) -> None:
         """There is nobody to ask (no ready pod, or a spec with nothing to ask about)."""
         with self._lock:
