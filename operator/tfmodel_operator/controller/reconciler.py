@@ -1,21 +1,12 @@
 """I/O around the pure decision, for one TFModel at a time: gather -> decide once -> act.
 
-One reconcile is one pass:
-1. gather: the cache's view with the operator's own writes laid over it (overlay.py), the spec
-   parsed once, TF Serving's answers (asked only when the poll schedule says they are due,
-   schedule.py), the promotion checks made for this spec and these pods, and why the last write
-   over this same view failed, if it did;
-2. skip, if none of that changed since the last pass that came to rest;
-3. decide once (decision/decide.py): the only producer of status;
-4. act on the Outcome, and end. Checks due: run them, and look again. Children to write: apply
-   them and prune, and look again (the next pass decides over what the apiserver stored, so the
-   status describes the children as they are, not as they were). Otherwise: prune, write the
-   status if it changed and post its events, and settle the TFModel or keep polling it.
-A write that fails is remembered with the view it failed over, and the pass looks again: the
-next pass's decide sees the failure and says why in the status.
-
-A reconcile never raises: whatever goes wrong ends in that TFModel's status (and a retry with
-backoff), never in anyone else's.
+One reconcile is one pass (docs/design.md, "Reconcile one TFModel: one pass"): gather the
+cache's view with our own writes over it (overlay.py), TF Serving's answers when the poll
+schedule says they are due (schedule.py), the checks made, the spec parsed once, and why the
+last write over this same view failed; skip if none of that changed since the pass came to
+rest; decide once; then run the checks due, or write the children that differ, and look again,
+or else write the status decide made. A reconcile never raises: whatever goes wrong ends in
+that TFModel's status (and a retry with backoff), never in anyone else's.
 
 Threading contract: the work queue hands a TFModel's key to one worker at a time, so the
 per-key memory of a `Reconciler` (`checked`, `failed`, `decided`, `wrote`) is only ever touched
@@ -32,11 +23,10 @@ from datetime import UTC, datetime
 from enum import Enum
 from typing import Protocol
 
-from tfmodel_operator import vocabulary
 from tfmodel_operator.controller import metrics, spec
 from tfmodel_operator.controller.api import Promotion, TFModel
 from tfmodel_operator.controller.cache import Watched
-from tfmodel_operator.controller.decision import conditions, decide, ownership, reasons
+from tfmodel_operator.controller.decision import conditions, decide, diff, ownership, reasons
 from tfmodel_operator.controller.decision.observed import Failure, Identity, Observed
 from tfmodel_operator.controller.decision.promotion import Check, Move
 from tfmodel_operator.controller.decision.serving import PodServing
@@ -182,11 +172,11 @@ class Reconciler:
         self.prune(key, outcome.prune)
         self.publish(key, body, outcome.status, outcome.events)
         current = outcome.status or body.get("status") or {}
-        metrics.READY.by_key[key] = ready_reason(current)
+        metrics.READY.by_key[key] = conditions.ready_reason(current)
         # Stalled: nothing changes until the spec or the world does; the slow check and the
         # watches notice either, so there is no polling meanwhile.
         generation = int(body["metadata"].get("generation", 0))
-        self.schedule.settle(key, outcome.settled or is_stalled(current, generation))
+        self.schedule.settle(key, outcome.settled or conditions.is_stalled(current, generation))
         if outcome.status is None:
             self.decided[key] = fingerprint
         else:
@@ -205,14 +195,8 @@ class Reconciler:
         if not isinstance(parsed, TFModel):
             self.schedule.drop_answers(key)  # no ready pod, or nothing to ask about
             return ()
-        started = self.clock()
-        pods = observed.pods_of("server")
-        answers = tuple(
-            self.serving.observe(pods, parsed.model_name, observed.labels_to_ask(parsed))
-        )
-        metrics.SERVING_SECONDS.observe(self.clock() - started)
-        for answer in answers:
-            metrics.SERVING_POLLS.labels("answered" if answer.answered else "failed").inc()
+        pods, labels = observed.pods_of("server"), observed.labels_to_ask(parsed)
+        answers = tuple(self.serving.observe(pods, parsed.model_name, labels))
         self.schedule.record(key, identity, answers)
         return answers
 
@@ -225,19 +209,13 @@ class Reconciler:
         """Run the promotion checks `moves` wait for; remember them with the ones made before."""
         made = dict(observed.checks)
         for move in moves:
-            started = self.clock()
-            check = self.serving.check_promotion(
+            check = made[move] = self.serving.check_promotion(
                 observed.pods_of("server"), tfmodel.model_name, move, tfmodel.promotion
             )
-            seconds = self.clock() - started
-            metrics.PROMOTION_CHECKS.labels("passed" if check.passed else "blocked").inc()
-            metrics.PROMOTION_CHECK_SECONDS.observe(seconds)
             log.info(
-                "TFModel %s/%s: labels on version %s may %smove to version %s (%.3f s)%s",
-                *key, move[0], "" if check.passed else "not ", move[1], seconds,
-                f": {check.message}" if check.message else "",
+                "TFModel %s/%s: labels on version %s may %smove to version %s%s", *key, move[0],
+                "" if check.passed else "not ", move[1], f": {check.message}" * bool(check.message),
             )  # fmt: skip
-            made[move] = check
         self.checked[key] = Checked(identity, made)
 
     def write(
@@ -278,7 +256,7 @@ class Reconciler:
         self.prune(key, outcome.prune)
         self.schedule.settle(key, outcome.settled)
         self.decided.pop(key, None)
-        self.wrote[key] = {(o["kind"], o["metadata"]["name"]): applied(o) for o in stored}
+        self.wrote[key] = {(o["kind"], o["metadata"]["name"]): diff.applied(o) for o in stored}
         return Result.AGAIN
 
     def without_own_results(
@@ -292,8 +270,8 @@ class Reconciler:
             m
             for m in outcome.apply
             if (found := wrote.get((m["kind"], m["metadata"]["name"])))
-            and found == applied(observed.child(m["kind"], m["metadata"]["name"]))
-            and found[1] == applied(m)[1]
+            and found == diff.applied(observed.child(m["kind"], m["metadata"]["name"]))
+            and found[1] == diff.applied(m)[1]
         ]
         if not same:
             return outcome
@@ -365,20 +343,3 @@ class Reconciler:
         self.schedule.forget(key)
         self.overlay.forget(key)
         metrics.READY.by_key.pop(key, None)
-
-
-def applied(obj: Manifest | None) -> tuple[str, str]:
-    """An object's resourceVersion and the hash of the manifest last applied to it."""
-    meta = (obj or {}).get("metadata") or {}
-    annotations = meta.get("annotations") or {}
-    return str(meta.get("resourceVersion", "")), str(annotations.get(vocabulary.APPLIED_HASH, ""))
-
-
-def is_stalled(current: Manifest, generation: int) -> bool:
-    stalled = conditions.find_condition(current, reasons.STALLED) or {}
-    return stalled.get("status") == "True" and stalled.get("observedGeneration") == generation
-
-
-def ready_reason(current: Manifest) -> tuple[str, str]:
-    ready = conditions.find_condition(current, reasons.READY) or {}
-    return str(ready.get("status", "Unknown")), str(ready.get("reason", ""))

@@ -23,6 +23,7 @@ from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 from tfmodel_operator import vocabulary
+from tfmodel_operator.controller import metrics
 from tfmodel_operator.controller.api import Promotion
 from tfmodel_operator.controller.decision import promotion
 from tfmodel_operator.controller.decision.observed import is_ready
@@ -44,8 +45,13 @@ INT64_MAX = 2**63 - 1
 
 def observe(pods: list[dict[str, Any]], model: str, labels: Iterable[str]) -> list[PodServing]:
     """One PodServing per ready pod (in pod name order)."""
+    started = time.monotonic()
     names = sorted(set(labels))
-    return on_each_ready(pods, lambda pod: ask(pod, model, names))
+    answers = on_each_ready(pods, lambda pod: ask(pod, model, names))
+    metrics.SERVING_SECONDS.observe(time.monotonic() - started)
+    for answer in answers:
+        metrics.SERVING_POLLS.labels("answered" if answer.answered else "failed").inc()
+    return answers
 
 
 def check_promotion(
@@ -58,13 +64,17 @@ def check_promotion(
     """Check on every ready pod that labels may move from `move`'s source to its target, within
     `seconds` per pod."""
     source, target = move
+    started = time.monotonic()
     found = on_each_ready(pods, lambda pod: check_on(pod, model, source, target, gate, seconds))
+    metrics.PROMOTION_CHECK_SECONDS.observe(time.monotonic() - started)
     by_problem: dict[str, list[str]] = {}
     for pod, problem in found:
         if problem:
             by_problem.setdefault(problem, []).append(pod)
     message = "; ".join(f"{problem} (on {', '.join(on)})" for problem, on in by_problem.items())
-    return promotion.Check(source, target, passed=not by_problem and bool(found), message=message)
+    passed = not by_problem and bool(found)
+    metrics.PROMOTION_CHECKS.labels("passed" if passed else "blocked").inc()
+    return promotion.Check(source, target, passed=passed, message=message)
 
 
 def check_on(

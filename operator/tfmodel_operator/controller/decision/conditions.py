@@ -142,3 +142,14 @@ def find_condition(status: Manifest, kind: str) -> Manifest | None:
 
 def timestamp(now: datetime) -> str:
     return now.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def is_stalled(status: Manifest, generation: int) -> bool:
+    """Stalled for this generation: nothing changes until the spec or the world does."""
+    stalled = find_condition(status, STALLED) or {}
+    return stalled.get("status") == "True" and stalled.get("observedGeneration") == generation
+
+
+def ready_reason(status: Manifest) -> tuple[str, str]:
+    ready = find_condition(status, READY) or {}
+    return str(ready.get("status", "Unknown")), str(ready.get("reason", ""))

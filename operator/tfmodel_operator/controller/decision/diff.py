@@ -8,6 +8,7 @@ import hashlib
 from collections.abc import Mapping
 from typing import Any
 
+from tfmodel_operator import vocabulary
 from tfmodel_operator.controller.kinds import Manifest
 
 
@@ -53,3 +54,10 @@ def is_zero(value: Any) -> bool:
     if isinstance(value, bool):
         return value is False
     return value in (0, "") or value == [] or value == {}
+
+
+def applied(obj: Manifest | None) -> tuple[str, str]:
+    """An object's resourceVersion and the hash of the manifest last applied to it."""
+    meta = (obj or {}).get("metadata") or {}
+    annotations = meta.get("annotations") or {}
+    return str(meta.get("resourceVersion", "")), str(annotations.get(vocabulary.APPLIED_HASH, ""))

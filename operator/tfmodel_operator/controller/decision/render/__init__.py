@@ -1,8 +1,8 @@
 """Pure: a validated TFModel and the plan -> the children it should have, as plain manifests.
 
 Only models.config is text (jinja2, in config_files); manifests are built as dicts: the serving
-children in `server`, export Jobs in `jobs`, their names and labels in `names`, the pods'
-security context in `security`.
+children in `server`, export Jobs in `jobs`, their names and labels in `names`, what their pods
+share (security contexts, the model volume, tolerations) in `pods`.
 """
 
 from dataclasses import dataclass
