@@ -28,6 +28,10 @@ class Kind:
             f"/apis/{self.api_version}" if "/" in self.api_version else f"/api/{self.api_version}"
         )
 
+    def header(self) -> Manifest:
+        """The apiVersion and kind a manifest of this kind starts with."""
+        return {"apiVersion": self.api_version, "kind": self.name}
+
     def path(self, namespace: str | None = None, name: str = "") -> str:
         """The collection (in `namespace`, or everywhere), or the object `name` in it."""
         where = f"/namespaces/{namespace}" if namespace else ""

@@ -14,7 +14,7 @@ from tfmodel_operator.controller.decision.render.pods import (
     pod_security,
     toleration,
 )
-from tfmodel_operator.controller.kinds import Manifest
+from tfmodel_operator.controller.kinds import CHILDREN, Manifest
 
 
 def export_job(tfmodel: TFModel, export: Export) -> Manifest:
@@ -67,8 +67,7 @@ def export_job(tfmodel: TFModel, export: Export) -> Manifest:
     if tfmodel.tolerations:
         pod["tolerations"] = [toleration(t) for t in tfmodel.tolerations]
     return {
-        "apiVersion": "batch/v1",
-        "kind": "Job",
+        **CHILDREN["Job"].header(),
         "metadata": meta,
         "spec": {
             # No ttlSecondsAfterFinished: the finished Job is the record that the version was

@@ -32,7 +32,7 @@ from tfmodel_operator.controller.decision.render.pods import (
     toleration,
 )
 from tfmodel_operator.controller.fields import quantity
-from tfmodel_operator.controller.kinds import Manifest
+from tfmodel_operator.controller.kinds import CHILDREN, Manifest
 
 NAMESPACE_NAME = "kubernetes.io/metadata.name"  # the label every namespace carries
 
@@ -42,8 +42,7 @@ def config_map(tfmodel: TFModel, plan: Plan) -> Manifest:
     # The plan in machine-readable form: the next reconcile starts from what was written.
     meta["annotations"] = {vocabulary.PLAN: plan.to_json()}
     return {
-        "apiVersion": "v1",
-        "kind": "ConfigMap",
+        **CHILDREN["ConfigMap"].header(),
         "metadata": meta,
         "data": config_files(tfmodel, plan),
     }
@@ -51,8 +50,7 @@ def config_map(tfmodel: TFModel, plan: Plan) -> Manifest:
 
 def service(tfmodel: TFModel) -> Manifest:
     return {
-        "apiVersion": "v1",
-        "kind": "Service",
+        **CHILDREN["Service"].header(),
         "metadata": metadata(tfmodel, tfmodel.name, "server"),
         "spec": {
             "type": "ClusterIP",
@@ -78,8 +76,7 @@ def service(tfmodel: TFModel) -> Manifest:
 def disruption_budget(tfmodel: TFModel) -> Manifest:
     """With several replicas, a node drain takes one serving pod at a time."""
     return {
-        "apiVersion": "policy/v1",
-        "kind": "PodDisruptionBudget",
+        **CHILDREN["PodDisruptionBudget"].header(),
         "metadata": metadata(tfmodel, tfmodel.name, "server"),
         "spec": {"maxUnavailable": 1, "selector": {"matchLabels": server_selector(tfmodel)}},
     }
@@ -103,8 +100,7 @@ def network_policy(tfmodel: TFModel) -> Manifest:
         sources.append({"podSelector": {"matchLabels": dict(access.from_pods)}})
     ports = [{"protocol": "TCP", "port": p} for p in (vocabulary.GRPC_PORT, vocabulary.REST_PORT)]
     return {
-        "apiVersion": "networking.k8s.io/v1",
-        "kind": "NetworkPolicy",
+        **CHILDREN["NetworkPolicy"].header(),
         "metadata": metadata(tfmodel, tfmodel.name, "server"),
         "spec": {
             "podSelector": {"matchLabels": server_selector(tfmodel)},
@@ -126,8 +122,7 @@ def deployment(tfmodel: TFModel) -> Manifest:
             batching_config(tfmodel.batching)
         )
     return {
-        "apiVersion": "apps/v1",
-        "kind": "Deployment",
+        **CHILDREN["Deployment"].header(),
         "metadata": metadata(tfmodel, tfmodel.name, "server"),
         "spec": {
             "replicas": tfmodel.replicas,
