@@ -469,6 +469,31 @@ class Bench:
         return {"median_s": statistics.median(latencies), "max_s": max(latencies),
                 "moves": count, "pods_restarted": 0}  # fmt: skip
 
+    def resizes(self, count: int = 10) -> dict[str, Any]:
+        """`/scale` writes (as kubectl scale and the HPA make them) -> the Deployment's size."""
+        latencies = []
+        for i in range(count):
+            name = f"m{i:05d}"
+            size = self.replicas + 1 + i % 2  # up by one or two
+            started = time.monotonic()
+            self.custom.patch_namespaced_custom_object_scale(
+                "serving.tfmodel.io", "v1alpha1", "bench", "tfmodels", name,
+                {"spec": {"replicas": size}},
+            )  # fmt: skip
+
+            def resized(name: str = name, size: int = size) -> bool:
+                return bool(
+                    self.apps.read_namespaced_deployment(name, "bench").spec.replicas == size
+                )
+
+            wait(resized, f"{name}'s Deployment at {size} replicas", 60, 0.01)
+            latencies.append(time.monotonic() - started)
+            self.custom.patch_namespaced_custom_object_scale(
+                "serving.tfmodel.io", "v1alpha1", "bench", "tfmodels", name,
+                {"spec": {"replicas": self.replicas}},
+            )  # fmt: skip
+        return {"median_s": statistics.median(latencies), "max_s": max(latencies), "resizes": count}
+
     def run(self) -> dict[str, Any]:
         r = self.results
         self.prepare()
@@ -499,6 +524,9 @@ class Bench:
             r["idle_silent_pods"] = self.idle_window(operator)
             self.responder.silent = False
             self.settle(self.audit.mark())
+        offset = self.audit.mark()
+        r["resize"] = self.resizes()
+        self.settle(offset)
 
         r["sigterm_s_at_N"] = operator.stop()
         r["idle_without_operator"] = self.idle_window(None)
@@ -552,6 +580,7 @@ def table(r: dict[str, Any]) -> str:
         ("operator RSS at 0 / N / 2N", f"{r['rss_mb']['0']:.0f} / {r['rss_mb']['N']:.0f} / {r['rss_mb']['2N']:.0f} MB"),
         ("restart with N TFModels", f"{r['restart_s']:.1f} s until each was reconciled, {r['restart_writes']} writes"),
         ("SIGTERM with N / 2N TFModels", f"{r['sigterm_s_at_N']:.2f} s / {r['sigterm_s_at_2N']:.2f} s"),
+        ("/scale -> Deployment size", f"median {r['resize']['median_s']:.2f} s (max {r['resize']['max_s']:.2f} s), {r['resize']['resizes']} resizes"),
         *([("spec -> ConfigMap, label move", f"median {r['label_move']['median_s']:.2f} s (max {r['label_move']['max_s']:.2f} s), pods restarted: 0")] if "label_move" in r else []),
     ]  # fmt: skip
     width = max(len(k) for k, _ in rows)

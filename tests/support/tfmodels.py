@@ -39,6 +39,12 @@ def _with(path: str, value: Any) -> Callable[[Body], None]:
 
 DELETE = object()
 GPU = {"count": 1}
+CPU = {"requests": {"cpu": "500m"}}
+CPU_METRIC = {"type": "Resource", "resource": {"name": "cpu", "target": {"type": "Utilization", "averageUtilization": 60}}}  # fmt: skip
+# TF Serving's requests per second per pod, as the prometheus-adapter rules in
+# manifests/autoscaling/ name it.
+RPS_METRIC = {"type": "Pods", "pods": {"metric": {"name": "tfserving_requests_per_second"},
+              "target": {"type": "AverageValue", "averageValue": "10"}}}  # fmt: skip
 
 # (case id, change to a valid TFModel, the field the error must name)
 INVALID: list[tuple[str, list[Callable[[Body], None]], str]] = [
@@ -93,6 +99,12 @@ INVALID: list[tuple[str, list[Callable[[Body], None]], str]] = [
     ("promotion-label-with-dash", [_with("spec.promotion", {"labels": ["can-ary"]})], "spec.promotion.labels"),
     ("promotion-check-not-a-boolean", [_with("spec.promotion", {"checkSignatures": "no"})], "spec.promotion.checkSignatures"),
     ("export-application-injection", [_with("spec.exports", [{"version": 2, "application": "VGG16 --weights=x"}])], "spec.exports"),
+    ("autoscaling-min-above-max", [_with("spec.autoscaling", {"minReplicas": 3, "maxReplicas": 2}), _with("spec.resources", CPU)], "spec.autoscaling.minReplicas"),
+    ("autoscaling-without-max", [_with("spec.autoscaling", {"minReplicas": 1}), _with("spec.resources", CPU)], "spec.autoscaling.maxReplicas"),
+    ("autoscaling-cpu-without-cpu-request", [_with("spec.autoscaling", {"maxReplicas": 3})], "spec.resources.requests.cpu"),
+    ("autoscaling-cpu-metric-without-cpu-request", [_with("spec.autoscaling", {"maxReplicas": 3, "metrics": [CPU_METRIC]})], "spec.resources.requests.cpu"),
+    ("autoscaling-with-zero-replicas", [_with("spec.autoscaling", {"maxReplicas": 3, "metrics": [RPS_METRIC]}), _with("spec.replicas", 0)], "spec.replicas"),
+    ("autoscaling-cpu-and-metrics", [_with("spec.autoscaling", {"maxReplicas": 3, "targetCPUUtilization": 50, "metrics": [RPS_METRIC]}), _with("spec.resources", CPU)], "spec.autoscaling"),
 ]  # fmt: skip
 
 

@@ -26,6 +26,7 @@ APPLICATIONS = (
     "VGG19", "Xception",
 )  # fmt: skip
 MAX_GPUS = 16
+DEFAULT_CPU_UTILIZATION = 80  # percent of resources.requests.cpu, as KServe's default
 MAX_VERSIONS = 100
 # Mount points the operator owns inside the serving container.
 RESERVED_MOUNTS = ("/etc/tfserving", "/tmp")
@@ -114,6 +115,17 @@ class Promotion:
 
 
 @dataclass(frozen=True)
+class Autoscaling:
+    """The HorizontalPodAutoscaler the operator owns; it scales the TFModel through /scale."""
+
+    min_replicas: int
+    max_replicas: int
+    target_cpu_utilization: int | None  # None: `metrics` replace the CPU target
+    metrics: tuple[Mapping[str, Any], ...] = field(default=(), hash=False)  # autoscaling/v2
+    behavior: Mapping[str, Any] | None = field(default=None, hash=False)  # autoscaling/v2
+
+
+@dataclass(frozen=True)
 class TFModel:
     name: str
     namespace: str
@@ -137,6 +149,7 @@ class TFModel:
     export_image: str = DEFAULT_EXPORT_IMAGE
     network_access: "NetworkAccess | None" = None
     promotion: Promotion = Promotion()
+    autoscaling: Autoscaling | None = None
 
     @property
     def device(self) -> str:

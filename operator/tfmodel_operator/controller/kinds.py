@@ -49,6 +49,7 @@ CHILDREN = {
         Kind("Job", "batch/v1", "jobs"),
         Kind("PodDisruptionBudget", "policy/v1", "poddisruptionbudgets"),
         Kind("NetworkPolicy", "networking.k8s.io/v1", "networkpolicies"),
+        Kind("HorizontalPodAutoscaler", "autoscaling/v2", "horizontalpodautoscalers"),
     )
 }
 REPLICA_SET = Kind("ReplicaSet", "apps/v1", "replicasets")  # links pods to their Deployment

@@ -55,7 +55,8 @@ def project(kind: str, body: Mapping[str, Any]) -> Manifest:
     else:  # Service, Deployment, Job: the spec is compared with what should be applied
         slim["spec"] = body.get("spec") or {}
         kept = ("conditions", "replicas", "readyReplicas", "updatedReplicas",
-                "availableReplicas", "observedGeneration", "active", "ready")  # fmt: skip
+                "availableReplicas", "observedGeneration", "active", "ready",
+                "currentReplicas", "desiredReplicas")  # fmt: skip
         slim["status"] = {k: status[k] for k in kept if k in status}
     return slim
 

@@ -9,36 +9,28 @@ here. Every error names the field it is about.
 from collections.abc import Mapping
 from typing import Any
 
+from tfmodel_operator.controller import spec_blocks
 from tfmodel_operator.controller.api import (
     APPLICATIONS,
     DEFAULT_CONFIG_POLL_SECONDS,
     DEFAULT_EXPORT_IMAGE,
-    DEFAULT_GPU_RESOURCE,
     DEFAULT_IMAGE,
-    MAX_GPUS,
     MAX_VERSIONS,
     RESERVED_MOUNTS,
-    Batching,
     Export,
-    Gpu,
-    NetworkAccess,
-    Promotion,
     Storage,
     TFModel,
-    Toleration,
     VersionPolicy,
 )
 from tfmodel_operator.controller.fields import (
     ABSOLUTE_PATH,
     DNS1035_LABEL,
-    DNS1123_LABEL,
     DNS1123_SUBDOMAIN,
     HOST,
     IMAGE,
     LABEL_NAME,
     MODEL_NAME,
     RELATIVE_PATH,
-    RESOURCE_NAME,
     boolean,
     integer,
     mapping,
@@ -88,7 +80,7 @@ def parse(body: Mapping[str, Any]) -> TFModel:
         raise InvalidSpec("spec.basePath", f"must not be inside {' or '.join(RESERVED_MOUNTS)}")
     policy = _version_policy(spec.get("versionPolicy"))
     labels = _version_labels(spec.get("versionLabels"), policy)
-    gpu = _gpu(spec.get("gpu"))
+    gpu = spec_blocks.gpu(spec.get("gpu"))
     image_default = DEFAULT_IMAGE + "-gpu" if gpu else DEFAULT_IMAGE
     image = string(spec.get("image", image_default), "spec.image", pattern=IMAGE, max_length=512)
     resources = resource_requirements(spec.get("resources"), gpu)
@@ -112,7 +104,7 @@ def parse(body: Mapping[str, Any]) -> TFModel:
             1,
             3600,
         ),
-        batching=_batching(spec.get("batching")),
+        batching=spec_blocks.batching(spec.get("batching")),
         node_selector=string_map(spec.get("nodeSelector"), "spec.nodeSelector"),
         tolerations=tolerations(spec.get("tolerations"), "spec.tolerations"),
         affinity=optional_mapping(spec.get("affinity"), "spec.affinity"),
@@ -120,54 +112,16 @@ def parse(body: Mapping[str, Any]) -> TFModel:
         export_image=string(
             spec.get("exportImage", DEFAULT_EXPORT_IMAGE), "spec.exportImage", IMAGE, 512
         ),
-        network_access=_network_access(spec.get("networkPolicy")),
-        promotion=_promotion(spec.get("promotion")),
-    )
-
-
-def _promotion(value: Any) -> Promotion:
-    raw = optional_mapping(value, "spec.promotion")
-    if raw is None:
-        return Promotion()
-    no_unknown(raw, "spec.promotion", {"labels", "checkSignatures", "smokeRequest"})
-    labels = None
-    if "labels" in raw:
-        if not isinstance(raw["labels"], list) or len(raw["labels"]) > 16:
-            raise InvalidSpec("spec.promotion.labels", "must be a list of at most 16 label names")
-        labels = tuple(
-            string(label, f"spec.promotion.labels[{i}]", LABEL_NAME, 63)
-            for i, label in enumerate(raw["labels"])
-        )
-    return Promotion(
-        labels=labels,
-        check_signatures=boolean(
-            raw.get("checkSignatures", True), "spec.promotion.checkSignatures"
-        ),
-        smoke_request=boolean(raw.get("smokeRequest", True), "spec.promotion.smokeRequest"),
-    )
-
-
-def _network_access(value: Any) -> NetworkAccess | None:
-    raw = optional_mapping(value, "spec.networkPolicy")
-    if raw is None:
-        return None
-    no_unknown(raw, "spec.networkPolicy", {"fromNamespaces", "fromPods"})
-    names = raw.get("fromNamespaces") or []
-    if not isinstance(names, list):
-        raise InvalidSpec("spec.networkPolicy.fromNamespaces", "must be a list of namespace names")
-    return NetworkAccess(
-        from_namespaces=tuple(
-            string(n, f"spec.networkPolicy.fromNamespaces[{i}]", DNS1123_LABEL, 63)
-            for i, n in enumerate(names)
-        ),
-        from_pods=string_map(raw.get("fromPods"), "spec.networkPolicy.fromPods"),
+        network_access=spec_blocks.network_access(spec.get("networkPolicy")),
+        promotion=spec_blocks.promotion(spec.get("promotion")),
+        autoscaling=spec_blocks.autoscaling(spec.get("autoscaling"), spec, resources),
     )
 
 
 SPEC_FIELDS = {
     "modelName", "storage", "basePath", "versionPolicy", "versionLabels", "replicas", "image",
     "resources", "gpu", "configPollSeconds", "batching", "nodeSelector", "tolerations",
-    "affinity", "exports", "exportImage", "networkPolicy", "promotion",
+    "affinity", "exports", "exportImage", "networkPolicy", "promotion", "autoscaling",
 }  # fmt: skip
 
 
@@ -275,65 +229,6 @@ def _version_labels(value: Any, policy: VersionPolicy) -> tuple[tuple[str, int],
             )
         result.append((label, number))
     return tuple(result)
-
-
-def _gpu(value: Any) -> Gpu | None:
-    if value is None:
-        return None
-    gpu = mapping(value, "spec.gpu")
-    fields = {"count", "resourceName", "nodeSelector", "tolerations", "runtimeClassName"}
-    no_unknown(gpu, "spec.gpu", fields | {"memoryFraction"})
-    resource_name = string(
-        gpu.get("resourceName", DEFAULT_GPU_RESOURCE), "spec.gpu.resourceName", RESOURCE_NAME, 253
-    )
-    fraction = gpu.get("memoryFraction")
-    if fraction is not None and (
-        isinstance(fraction, bool) or not isinstance(fraction, int | float) or not 0 < fraction <= 1
-    ):
-        raise InvalidSpec(
-            "spec.gpu.memoryFraction", "must be a number greater than 0 and at most 1"
-        )
-    default_toleration = Toleration(key=resource_name, operator="Exists", effect="NoSchedule")
-    gpu_tolerations = (
-        tolerations(gpu["tolerations"], "spec.gpu.tolerations")
-        if "tolerations" in gpu
-        else (default_toleration,)
-    )
-    return Gpu(
-        count=integer(gpu.get("count", 1), "spec.gpu.count", 1, MAX_GPUS),
-        resource_name=resource_name,
-        node_selector=string_map(gpu.get("nodeSelector"), "spec.gpu.nodeSelector"),
-        tolerations=gpu_tolerations,
-        runtime_class_name=string(
-            gpu.get("runtimeClassName", ""), "spec.gpu.runtimeClassName", DNS1123_SUBDOMAIN, 253,
-            allow_empty=True,
-        ),
-        memory_fraction=float(fraction) if fraction is not None else None,
-    )  # fmt: skip
-
-
-def _batching(value: Any) -> Batching | None:
-    if value is None:
-        return None
-    batching = mapping(value, "spec.batching")
-    bounds = {
-        "maxBatchSize": (1, 1_000_000),
-        "batchTimeoutMicros": (0, 60_000_000),
-        "maxEnqueuedBatches": (1, 1_000_000),
-        "numBatchThreads": (1, 1024),
-    }
-    no_unknown(batching, "spec.batching", set(bounds))
-    checked = {
-        key: integer(batching[key], f"spec.batching.{key}", *bounds[key])
-        for key in bounds
-        if key in batching
-    }
-    return Batching(
-        max_batch_size=checked.get("maxBatchSize"),
-        batch_timeout_micros=checked.get("batchTimeoutMicros"),
-        max_enqueued_batches=checked.get("maxEnqueuedBatches"),
-        num_batch_threads=checked.get("numBatchThreads"),
-    )
 
 
 def _choice(value: Any, where: str) -> str:

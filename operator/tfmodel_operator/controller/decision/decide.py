@@ -33,6 +33,7 @@ from tfmodel_operator.controller.kinds import Manifest
 from tfmodel_operator.controller.policy import Policy, violations
 
 OPEN = Policy()  # no platform policy: anything the schema admits
+OPTIONAL = ("PodDisruptionBudget", "NetworkPolicy", "HorizontalPodAutoscaler")
 
 
 @dataclass(frozen=True)
@@ -110,6 +111,7 @@ def decide(
     written = any(m["kind"] == "ConfigMap" for m in apply)
     world = status.World(
         deployment=mine("Deployment", tfmodel.name),
+        autoscaler=mine("HorizontalPodAutoscaler", tfmodel.name),
         pods=observed.pods_of("server"),
         serving=serving,
         config_written=now if written else applied_at(config_map),
@@ -120,15 +122,17 @@ def decide(
         cond["type"] == reasons.CONFIG_APPLIED and cond["status"] == "True"
         for cond in new["conditions"]
     )
-    # Superseded export Jobs, and a NetworkPolicy the spec no longer asks for (left in place,
-    # it would keep the pods unreachable to clients the user has opened them to).
+    # Superseded export Jobs, and the optional children the spec no longer asks for: a
+    # NetworkPolicy (left in place, it would keep the pods unreachable to clients the user has
+    # opened them to), an autoscaler (it would go on scaling), a budget for a single pod.
     wanted = {(m["kind"], m["metadata"]["name"]) for m in manifests}
     prune = (
         tuple(j for j in owned_jobs if j["metadata"]["name"] in exports.prune)
         + tuple(
-            p
-            for p in observed.of_kind("NetworkPolicy", tfmodel.uid)
-            if (p["kind"], p["metadata"]["name"]) not in wanted
+            child
+            for kind in OPTIONAL
+            for child in observed.of_kind(kind, tfmodel.uid)
+            if (child["kind"], child["metadata"]["name"]) not in wanted
         )
         + leftovers
     )

@@ -48,7 +48,7 @@ from tfmodel_operator.controller.decision.reasons import (
     VERSION_LOAD_FAILED,
     WAITING_FOR_RELOAD,
 )
-from tfmodel_operator.controller.decision.render.names import endpoints
+from tfmodel_operator.controller.decision.render.names import endpoints, server_selector
 from tfmodel_operator.controller.decision.rollout import degraded_cause, rollout_progress
 from tfmodel_operator.controller.decision.served import (
     failed_loads,
@@ -68,6 +68,7 @@ class World:
     pods: list[Manifest] = field(default_factory=list)
     serving: list[PodServing] = field(default_factory=list)
     config_written: datetime | None = None  # when the operator last changed models.config
+    autoscaler: Manifest | None = None  # the HPA, with spec.autoscaling
 
 
 NO_EXPORTS = ExportDecision()
@@ -118,6 +119,9 @@ def compute(
         ),
         "replicas": dep_status.get("replicas", 0),
         "readyReplicas": dep_status.get("readyReplicas", 0),
+        # /scale: the HPA counts the pods this selects (a label selector as a string)
+        "selector": ",".join(f"{k}={v}" for k, v in sorted(server_selector(tfmodel).items())),
+        **desired_replicas(tfmodel, observed.autoscaler),
         "device": tfmodel.device,
         "versionPolicy": policy_summary(tfmodel.version_policy),
         "versions": versions(decision.plan, answered),
@@ -290,3 +294,9 @@ def policy_summary(policy: VersionPolicy) -> str:
     if policy.kind == "all":
         return "all"
     return ",".join(str(v) for v in policy.versions)
+
+
+def desired_replicas(tfmodel: TFModel, autoscaler: Manifest | None) -> Manifest:
+    """The size the autoscaler wants (shown beside the size), once it has computed one."""
+    desired = ((autoscaler or {}).get("status") or {}).get("desiredReplicas")
+    return {"desiredReplicas": desired} if tfmodel.autoscaling and desired is not None else {}

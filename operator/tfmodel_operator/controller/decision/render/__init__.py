@@ -12,6 +12,7 @@ from tfmodel_operator.controller.decision.plan import Plan
 from tfmodel_operator.controller.decision.render.jobs import export_job
 from tfmodel_operator.controller.decision.render.names import with_applied_hash
 from tfmodel_operator.controller.decision.render.server import (
+    autoscaler,
     config_map,
     deployment,
     disruption_budget,
@@ -29,12 +30,14 @@ class Desired:
     jobs: tuple[Manifest, ...] = ()
     disruption_budget: Manifest | None = None
     network_policy: Manifest | None = None
+    autoscaler: Manifest | None = None
 
     def in_apply_order(self) -> list[Manifest]:
         """Config before the pods that read it; the Service before its endpoints exist; the
-        NetworkPolicy before the pods it guards."""
+        NetworkPolicy before the pods it guards; the autoscaler once there is something to scale."""
         optional = [m for m in (self.disruption_budget, self.network_policy) if m]
-        return [self.config_map, self.service, *optional, self.deployment, *self.jobs]
+        scaler = [self.autoscaler] if self.autoscaler else []
+        return [self.config_map, self.service, *optional, self.deployment, *scaler, *self.jobs]
 
 
 def desired(tfmodel: TFModel, plan: Plan, exports: tuple[Export, ...] = ()) -> Desired:
@@ -50,4 +53,5 @@ def desired(tfmodel: TFModel, plan: Plan, exports: tuple[Export, ...] = ()) -> D
         network_policy=(
             with_applied_hash(network_policy(tfmodel)) if tfmodel.network_access else None
         ),
+        autoscaler=with_applied_hash(autoscaler(tfmodel)) if tfmodel.autoscaling else None,
     )

@@ -82,6 +82,32 @@ def disruption_budget(tfmodel: TFModel) -> Manifest:
     }
 
 
+def autoscaler(tfmodel: TFModel) -> Manifest:
+    """The HPA scales the TFModel itself (its /scale): the operator carries spec.replicas to the
+    Deployment, so one party only ever writes Deployment.spec.replicas."""
+    scaling = tfmodel.autoscaling
+    assert scaling is not None
+    metrics = [dict(m) for m in scaling.metrics] or [
+        {"type": "Resource", "resource": {"name": "cpu", "target": {
+            "type": "Utilization", "averageUtilization": scaling.target_cpu_utilization}}}
+    ]  # fmt: skip
+    spec: Manifest = {
+        "scaleTargetRef": {
+            "apiVersion": vocabulary.API_VERSION, "kind": vocabulary.KIND, "name": tfmodel.name,
+        },
+        "minReplicas": scaling.min_replicas,
+        "maxReplicas": scaling.max_replicas,
+        "metrics": metrics,
+    }  # fmt: skip
+    if scaling.behavior:
+        spec["behavior"] = dict(scaling.behavior)
+    return {
+        **CHILDREN["HorizontalPodAutoscaler"].header(),
+        "metadata": metadata(tfmodel, tfmodel.name, "server"),
+        "spec": spec,
+    }
+
+
 def network_policy(tfmodel: TFModel) -> Manifest:
     """TF Serving has no authentication: only the listed namespaces and pods, and the operator
     (which asks every pod for its status), may reach its gRPC and REST ports."""

@@ -1,0 +1,135 @@
+"""Sizing a TFModel: `kubectl scale` through its /scale subresource, and the HPA the operator
+owns for spec.autoscaling, which scales the TFModel itself (never fought by the operator).
+
+TF Serving is the test stand-in on each fake pod's loopback IP; everything else is the real
+control plane.
+"""
+
+import json
+from pathlib import Path
+from typing import Any
+
+from kubernetes import client
+from kubernetes.client.exceptions import ApiException
+
+from support.operator import kubectl
+from support.polling import wait_until
+from support.tfmodel_api import (
+    GROUP,
+    PLURAL,
+    VERSION,
+    create,
+    patch_spec,
+    pod_ids,
+    read,
+    serve_ready,
+    wait_fully_served,
+)
+from support.tfmodels import CPU, RPS_METRIC, vgg16
+
+
+def deployment_replicas(apps: client.AppsV1Api, namespace: str, name: str) -> int:
+    return int(apps.read_namespaced_deployment(name, namespace).spec.replicas)
+
+
+def config_map_version(core: client.CoreV1Api, namespace: str, name: str) -> str:
+    return str(
+        core.read_namespaced_config_map(
+            f"{name}-models-config", namespace
+        ).metadata.resource_version
+    )
+
+
+def test_kubectl_scale_resizes_the_deployment_alone(
+    kubeconfig: Path, custom: client.CustomObjectsApi, core: client.CoreV1Api,
+    apps: client.AppsV1Api, models_namespace: tuple[str, Path], serve: Any,
+) -> None:  # fmt: skip
+    namespace, _ = models_namespace
+    serve_ready(custom, namespace, serve, vgg16(replicas=1))
+    config_before = config_map_version(core, namespace, "vgg16")
+    (first_pod,) = pod_ids(core, namespace)
+
+    kubectl(kubeconfig, "scale", "-n", namespace, "tfm/vgg16", "--replicas=3")
+    wait_until(lambda: deployment_replicas(apps, namespace, "vgg16") == 3, "3 replicas", 10)
+    wait_fully_served(custom, namespace, "vgg16", 3)
+
+    assert config_map_version(core, namespace, "vgg16") == config_before  # no config rewrite
+    assert first_pod in pod_ids(core, namespace)  # no pod restarted
+    scale = json.loads(kubectl(kubeconfig, "get", "--raw",
+                               f"/apis/{GROUP}/{VERSION}/namespaces/{namespace}/{PLURAL}/vgg16/scale"))  # fmt: skip
+    assert scale["spec"]["replicas"] == 3
+    assert scale["status"]["replicas"] == 3
+    assert scale["status"]["selector"] == (
+        "app.kubernetes.io/component=server,app.kubernetes.io/instance=vgg16"
+    )
+    # The budget follows the size: one pod needs none.
+    policy = client.PolicyV1Api(core.api_client)
+    assert (
+        policy.read_namespaced_pod_disruption_budget("vgg16", namespace).spec.max_unavailable == 1
+    )
+    kubectl(kubeconfig, "scale", "-n", namespace, "tfm/vgg16", "--replicas=1")
+
+    def budget_gone() -> bool:
+        try:
+            policy.read_namespaced_pod_disruption_budget("vgg16", namespace)
+        except ApiException as err:
+            return err.status == 404
+        return False
+
+    wait_until(budget_gone, "the PodDisruptionBudget of one pod to be deleted", 20)
+    assert deployment_replicas(apps, namespace, "vgg16") == 1
+    assert config_map_version(core, namespace, "vgg16") == config_before
+
+
+def test_the_operators_hpa_scales_the_tfmodel_and_goes_with_spec_autoscaling(
+    custom: client.CustomObjectsApi, core: client.CoreV1Api, apps: client.AppsV1Api,
+    models_namespace: tuple[str, Path], serve: Any,
+) -> None:  # fmt: skip
+    namespace, _ = models_namespace
+    behavior = {"scaleDown": {"stabilizationWindowSeconds": 0}}
+    scaling = {"minReplicas": 2, "maxReplicas": 4, "metrics": [RPS_METRIC], "behavior": behavior}
+    serve("vgg16")
+    create(custom, namespace, vgg16(replicas=2, resources=CPU, autoscaling=scaling))
+    hpas = client.AutoscalingV2Api(core.api_client)
+    hpa = wait_until(lambda: _hpa(hpas, namespace, "vgg16"), "the HPA of TFModel vgg16", 20)
+    assert hpa["spec"]["scaleTargetRef"] == {
+        "apiVersion": "serving.tfmodel.io/v1alpha1", "kind": "TFModel", "name": "vgg16",
+    }  # fmt: skip
+    assert hpa["spec"]["metrics"] == [RPS_METRIC]  # as given
+    assert hpa["spec"]["behavior"]["scaleDown"]["stabilizationWindowSeconds"] == 0
+    owner = hpa["metadata"]["ownerReferences"][0]
+    assert (owner["kind"], owner["uid"]) == (
+        "TFModel",
+        read(custom, namespace, "vgg16")["metadata"]["uid"],
+    )
+
+    # Scaled as an HPA would (through /scale): the operator follows and never resets it.
+    custom.patch_namespaced_custom_object_scale(
+        GROUP, VERSION, namespace, PLURAL, "vgg16", {"spec": {"replicas": 3}}
+    )
+    wait_until(lambda: deployment_replicas(apps, namespace, "vgg16") == 3, "3 replicas", 10)
+    patch_spec(custom, namespace, "vgg16", {"configPollSeconds": 2})  # any other change
+    wait_until(lambda: read(custom, namespace, "vgg16")["status"].get("observedGeneration")
+               == read(custom, namespace, "vgg16")["metadata"]["generation"], "the change seen", 20)  # fmt: skip
+    assert deployment_replicas(apps, namespace, "vgg16") == 3
+
+    # Without spec.autoscaling the HPA goes; the size it left stays.
+    custom.patch_namespaced_custom_object(
+        GROUP, VERSION, namespace, PLURAL, "vgg16", {"spec": {"autoscaling": None}}
+    )
+    wait_until(lambda: _hpa(hpas, namespace, "vgg16") is None, "the HPA to be deleted", 20)
+    assert read(custom, namespace, "vgg16")["spec"]["replicas"] == 3
+    assert deployment_replicas(apps, namespace, "vgg16") == 3
+
+
+def _hpa(hpas: client.AutoscalingV2Api, namespace: str, name: str) -> dict[str, Any] | None:
+    try:
+        found = hpas.read_namespaced_horizontal_pod_autoscaler(
+            name, namespace, _preload_content=False
+        )
+    except ApiException as err:
+        if err.status == 404:
+            return None
+        raise
+    result: dict[str, Any] = json.loads(found.data)
+    return result
