@@ -5,7 +5,9 @@ TF Serving is the test stand-in on each fake pod's loopback IP; everything else 
 control plane.
 """
 
+import contextlib
 import json
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +25,7 @@ from support.tfmodel_api import (
     pod_ids,
     read,
     serve_ready,
+    serving_pods,
     wait_fully_served,
 )
 from support.tfmodels import CPU, RPS_METRIC, vgg16
@@ -133,3 +136,64 @@ def _hpa(hpas: client.AutoscalingV2Api, namespace: str, name: str) -> dict[str, 
         raise
     result: dict[str, Any] = json.loads(found.data)
     return result
+
+
+USAGE = "kwok.x-k8s.io/usage-cpu"
+
+
+class CpuLoad:
+    """Plays the pods' CPU use: keeps `kwok.x-k8s.io/usage-cpu` on every serving pod of the
+    TFModel (pods a scale-up adds included), which kwok reports to metrics-server."""
+
+    def __init__(self, core: client.CoreV1Api, namespace: str, name: str) -> None:
+        self.core, self.namespace, self.name = core, namespace, name
+        self.usage = "1m"
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def __enter__(self) -> "CpuLoad":
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._stop.set()
+        self._thread.join(timeout=10)
+
+    def _run(self) -> None:
+        while not self._stop.wait(0.5):
+            for pod in serving_pods(self.core, self.namespace, self.name):
+                if (pod.metadata.annotations or {}).get(USAGE) != self.usage:
+                    patch = {"metadata": {"annotations": {USAGE: self.usage}}}
+                    with contextlib.suppress(ApiException):  # a pod going away meanwhile
+                        self.core.patch_namespaced_pod(pod.metadata.name, self.namespace, patch)
+
+
+def test_the_hpa_scales_on_cpu_and_the_operator_never_fights_it(
+    custom: client.CustomObjectsApi, core: client.CoreV1Api, apps: client.AppsV1Api,
+    models_namespace: tuple[str, Path], serve: Any,
+) -> None:  # fmt: skip
+    namespace, _ = models_namespace
+    scaling = {"minReplicas": 1, "maxReplicas": 4, "targetCPUUtilization": 50,
+               "behavior": {"scaleDown": {"stabilizationWindowSeconds": 0}}}  # fmt: skip
+    body = vgg16(replicas=1, versionPolicy={"specific": {"versions": [1, 2]}},
+                 resources={"requests": {"cpu": "500m"}}, autoscaling=scaling)  # fmt: skip
+    serve_ready(custom, namespace, serve, body)
+
+    def size() -> tuple[int, int]:
+        tfm = read(custom, namespace, "vgg16")
+        return int(tfm["spec"]["replicas"]), deployment_replicas(apps, namespace, "vgg16")
+
+    def moved() -> dict[str, Any] | None:
+        tfm = read(custom, namespace, "vgg16")
+        return tfm if tfm["status"].get("labels") == {"stable": 2} else None
+
+    with CpuLoad(core, namespace, "vgg16") as load:
+        load.usage = "900m"  # 180 % of the request: the HPA wants 4
+        wait_until(lambda: size() == (4, 4), "the HPA to scale the TFModel to 4", 150)
+        wait_fully_served(custom, namespace, "vgg16", 4)
+        patch_spec(custom, namespace, "vgg16", {"versionLabels": {"stable": 2}})  # a label move
+        tfm = wait_until(moved, "the label to move", 90)
+        assert tfm["status"]["desiredReplicas"] == 4
+        assert size() == (4, 4)  # kept through the label move
+        load.usage = "10m"  # 2 %: back to the minimum
+        wait_until(lambda: size() == (1, 1), "the HPA to scale the TFModel back to 1", 150)

@@ -14,6 +14,12 @@ six signature defs with the same keys, tensor names, dtypes and shapes, so its m
 saved_model_half_plus_two_2_versions_metadata.json (checked against the real SavedModel while
 writing this). Its versions 00000123 and 00000124 are identical, as in the testdata.
 
+Also replayed: every TEST of tensorflow_serving/util/prometheus_exporter_test.cc, against
+the stand-in's exporter (``http_server.Registry``, in-process as the .cc calls GeneratePage), and
+tensorflow_model_server_test.py's testPrometheusEndpoint over HTTP. TF Serving's C++ tests have
+no test of request_count or request_latency themselves (http_server.cc records them);
+test_tfserving_standin.py tests those.
+
 Besides the replays, direct tests of the four places where the stand-in used to be stricter
 than TF Serving (integers of 2^24 or more and numbers beyond float range for float inputs,
 text after the JSON body, a query string on a status URL), and of ``predict_delays``.
@@ -36,6 +42,7 @@ import tensorflow as tf
 
 from support.polling import wait_until
 from support.tfserving_standin import AVAILABLE, StandIn
+from support.tfserving_standin.http_server import Registry, exponential_buckets
 
 # http_rest_api_handler_test.cc
 MODEL = "saved_model_half_plus_two_2_versions"  # kTestModelName
@@ -894,6 +901,123 @@ def test_a_query_string_is_part_of_the_path(server: StandIn) -> None:
         )
     finally:
         connection.close()
+
+
+# -------------------------------------------------------------------- prometheus_exporter_test.cc
+
+
+def test_PrometheusExporterTest_Counter() -> None:
+    """TEST(PrometheusExporterTest, Counter)."""
+    registry = Registry()
+    counter = registry.counter("/test/path/total", "A counter.", "name")
+    counter.increment_by(("abc",), 2)
+    expected = '# TYPE :test:path:total counter\n:test:path:total{name="abc"} 2\n'
+    assert expected in registry.page()
+
+
+def test_PrometheusExporterTest_Gauge() -> None:
+    """TEST(PrometheusExporterTest, Gauge)."""
+    registry = Registry()
+    gauge = registry.gauge("/test/path/gague", "A gauge", "x", "y")
+    gauge.set(("abc", "def"), 5)
+    expected = '# TYPE :test:path:gague gauge\n:test:path:gague{x="abc",y="def"} 5\n'
+    assert expected in registry.page()
+
+
+def test_PrometheusExporterTest_Histogram() -> None:
+    """TEST(PrometheusExporterTest, Histogram): Buckets::Exponential(1, 2, 10); Add(2) lands
+    under le="4" (Histogram::Add takes the first limit *greater* than the value)."""
+    registry = Registry()
+    histogram = registry.sampler(
+        "/test/path/histogram", "A histogram.", ("status",), exponential_buckets(1, 2, 10)
+    )
+    for value in (2, 20, 200):
+        histogram.add(("good",), value)
+    expected = "\n".join(
+        [
+            "# TYPE :test:path:histogram histogram",
+            ':test:path:histogram_bucket{status="good",le="1"} 0',
+            ':test:path:histogram_bucket{status="good",le="2"} 0',
+            ':test:path:histogram_bucket{status="good",le="4"} 1',
+            ':test:path:histogram_bucket{status="good",le="8"} 1',
+            ':test:path:histogram_bucket{status="good",le="16"} 1',
+            ':test:path:histogram_bucket{status="good",le="32"} 2',
+            ':test:path:histogram_bucket{status="good",le="64"} 2',
+            ':test:path:histogram_bucket{status="good",le="128"} 2',
+            ':test:path:histogram_bucket{status="good",le="256"} 3',
+            ':test:path:histogram_bucket{status="good",le="512"} 3',
+            ':test:path:histogram_bucket{status="good",le="+Inf"} 3',
+            ':test:path:histogram_sum{status="good"} 222',
+            ':test:path:histogram_count{status="good"} 3',
+        ]
+    )
+    assert expected + "\n" in registry.page()
+
+
+def test_PrometheusExporterTest_SanitizeLabelValue() -> None:
+    """TEST(PrometheusExporterTest, SanitizeLabelValue): a backslash and double quotes."""
+    registry = Registry()
+    counter = registry.counter("/test/path/total", "A counter.", "name")
+    counter.increment_by(('"abc\\"',), 2)
+    expected = '# TYPE :test:path:total counter\n:test:path:total{name="\\"abc\\\\\\""} 2\n'
+    assert expected in registry.page()
+
+
+def test_PrometheusExporterTest_SanitizeLabelName() -> None:
+    """TEST(PrometheusExporterTest, SanitizeLabelName)."""
+    registry = Registry()
+    counter = registry.counter("/test/path/total", "A counter.", "my-name+1")
+    counter.increment_by(("abc",), 2)
+    expected = '# TYPE :test:path:total counter\n:test:path:total{my_name_1="abc"} 2\n'
+    assert expected in registry.page()
+
+
+def test_PrometheusExporterTest_SanitizeMetricName() -> None:
+    """TEST(PrometheusExporterTest, SanitizeMetricName)."""
+    registry = Registry()
+    counter = registry.counter("0/path-total_count", "A counter.", "name")
+    counter.increment_by(("abc",), 2)
+    expected = '# TYPE _0:path:total_count counter\n_0:path:total_count{name="abc"} 2\n'
+    assert expected in registry.page()
+
+
+def test_histogram_sum_and_limits_have_six_significant_digits() -> None:
+    """Not a TEST of the .cc: SerializeHistogram writes bucket_limit and sum with
+    absl::StrCat(double), six significant digits, as the Histogram case's "222" does for small
+    values; a large sum loses its last digits (what a rate() of _sum then sees)."""
+    registry = Registry()
+    histogram = registry.sampler("/t/h", "", (), [1234567.0])
+    histogram.add((), 1234567)
+    histogram.add((), 1)
+    assert registry.page().splitlines()[1:] == [
+        ':t:h_bucket{le="1.23457e+06"} 1',
+        ':t:h_bucket{le="+Inf"} 2',
+        ":t:h_sum{} 1.23457e+06",
+        ":t:h_count{} 2",
+    ]
+
+
+# tensorflow_serving/servables/tensorflow/testdata/monitoring_config.txt, verbatim.
+MONITORING_CONFIG_TXT = """prometheus_config: {
+  enable: true,
+  path: "/monitoring/prometheus/metrics"
+}
+"""
+
+
+def test_testPrometheusEndpoint(model_dir: Path, serve_dir: Any, tmp_path: Path) -> None:
+    """tensorflow_model_server_test.py testPrometheusEndpoint: RunServer('default', ...,
+    monitoring_config_file=testdata/monitoring_config.txt), then GET the page on the REST port:
+    it holds "# TYPE" lines (here before any request, as TF's metrics are all registered)."""
+    monitoring = tmp_path / "monitoring_config.txt"
+    monitoring.write_text(MONITORING_CONFIG_TXT)
+    standin = serve_dir("default", model_dir, monitoring_config=monitoring)
+    url = f"http://{standin.host}:{standin.port}/monitoring/prometheus/metrics"
+    with requests.Session() as session:
+        session.trust_env = False  # never through a proxy: the stand-in is on loopback
+        response = session.get(url, timeout=30)
+    assert response.status_code == 200
+    assert "# TYPE" in response.content.decode("utf-8")
 
 
 # -------------------------------------------------------------------- predict_delays

@@ -39,12 +39,20 @@ TF Serving the operator depends on, written against the TF Serving sources (2.20
   PrettyWriter, cut at 256 bytes; only the digits of a double that needs 17 of them may
   differ (Grisu2 does not always pick the shortest digits; Python does). Duplicate keys keep
   the last value here (rapidjson's FindMember finds the first).
+* Metrics (``monitoring_config``, TF Serving's ``--monitoring_config_file``): every REST
+  request under /v1/ is counted in ``:tensorflow:serving:request_count{model_name,status}``,
+  status and metadata GETs included, as http_server.cc counts them; a successful one also goes
+  into the ``:tensorflow:serving:request_latency{model_name,API,entrypoint="REST"}``
+  histogram (microseconds), and a successful :predict's model run into
+  ``:tensorflow:serving:runtime_latency``. With ``prometheus_config { enable: true }`` they are
+  served on the REST port at its path, written as prometheus_exporter.cc writes them. The
+  other metrics of a real server are not imitated (see ``http_server``).
 
-Not imitated: gRPC, :classify and :regress (501 here), batching, warmup, metrics, the model
-server flags other than the ones above, CORS and OPTIONS. Response bodies hold the same JSON
-values as TF Serving's but not the same bytes: TF Serving pretty-prints them (protobuf's
-add_whitespace for status and metadata, rapidjson's PrettyWriter for predictions and errors),
-the stand-in writes compact JSON. Load retries default to none here (TF Serving's
+Not imitated: gRPC, :classify and :regress (501 here, and counted as UNIMPLEMENTED), batching,
+warmup, the model server flags other than the ones above, CORS and OPTIONS. Response bodies
+hold the same JSON values as TF Serving's but not the same bytes: TF Serving pretty-prints
+them (protobuf's add_whitespace for status and metadata, rapidjson's PrettyWriter for
+predictions and errors), the stand-in writes compact JSON. Load retries default to none here (TF Serving's
 defaults are 5 retries one minute apart, keeping the version in LOADING meanwhile); pass
 ``load_retries``/``load_retry_interval`` to imitate them.
 
@@ -52,12 +60,14 @@ Layout, each module importing only modules listed after it (no cycles):
 
 * ``server``: `StandIn`, its lifecycle (start, stop) and the REST API: routing, and the status,
   metadata and :predict handlers;
-* ``http_server``: the HTTP/1.1 transport, and the request path as TF Serving sees it;
+* ``http_server``: the HTTP/1.1 transport, the request path as TF Serving sees it, and the
+  request metrics with the Prometheus page they are served as;
 * ``core``: ServerCore, models.config applied (reload, labels), the config and filesystem polls,
   servable handles;
 * ``loader``: the servables and the availability-preserving manager that loads and unloads
   them;
-* ``config``: models.config parsing and validation, version directories and version policies;
+* ``config``: models.config parsing and validation, the monitoring config, version
+  directories and version policies (it reads MonitoringConfig with ``support.tfs_protos``);
 * ``json_codec``: JSON <-> tensors, as json_tensor.cc converts them;
 * ``rapidjson``: the port of rapidjson's parser, number parsing and PrettyWriter;
 * ``errors``: `ServingError` and the status codes;

@@ -1,10 +1,11 @@
-"""models.config and the version directories on disk, as TF Serving reads them.
+"""models.config, the monitoring config and the version directories on disk, as TF Serving
+reads them.
 
 `read_config` parses models.config with the real ``ModelServerConfig`` proto and `validate`
-applies ValidateModelConfigList and the platform checks; `version_dirs` lists the version
-subdirectories of a base path and `pick_versions` applies a model's servable_version_policy to
-them, as FileSystemStoragePathSource does. Pure functions over protos and paths: no threads, no
-state.
+applies ValidateModelConfigList and the platform checks; `read_monitoring_config` reads the
+``--monitoring_config_file``; `version_dirs` lists the version subdirectories of a base path and
+`pick_versions` applies a model's servable_version_policy to them, as
+FileSystemStoragePathSource does. Pure functions over protos and paths: no threads, no state.
 """
 
 from __future__ import annotations
@@ -17,10 +18,13 @@ from typing import Any
 from google.protobuf import text_format
 from tensorflow_serving.config import model_server_config_pb2
 
+from .. import tfs_protos  # MonitoringConfig, which tensorflow-serving-api does not ship
 from .errors import ServingError
 
 _VERSION_DIR_RE = re.compile(r"[0-9]+")
 INT64_MAX = 2**63 - 1
+# PrometheusExporter::kPrometheusPath, used when prometheus_config.path is empty.
+DEFAULT_PROMETHEUS_PATH = "/monitoring/prometheus/metrics"
 
 
 def read_config(path: Path) -> model_server_config_pb2.ModelServerConfig:
@@ -33,6 +37,30 @@ def read_config(path: Path) -> model_server_config_pb2.ModelServerConfig:
         return text_format.Parse(text, model_server_config_pb2.ModelServerConfig())
     except text_format.ParseError as err:
         raise ServingError("INVALID_ARGUMENT", f"{path}: {err}") from err
+
+
+def read_monitoring_config(path: Path) -> str | None:
+    """The Prometheus path a ``--monitoring_config_file`` turns on, or None if it does not.
+
+    server.cc parses the file with ParseProtoTextFile<MonitoringConfig> (a text-format proto;
+    tests/support/tfs_protos.py builds the message from monitoring_config.proto), once, at
+    startup; http_server.cc registers the page only if prometheus_config.enable, at
+    prometheus_config.path or, if that is empty, kPrometheusPath.
+    """
+    try:
+        text = Path(path).read_text()
+    except OSError as err:
+        raise ServingError("NOT_FOUND", f"{path}; {err.strerror}") from err
+    config = tfs_protos.message("MonitoringConfig")
+    try:
+        text_format.Parse(text, config)
+    except text_format.ParseError as err:
+        # proto_util.h ParseProtoTextFile; the parser's own message goes to the log only.
+        raise ServingError("INVALID_ARGUMENT", f"Invalid protobuf file: '{path}'") from err
+    prometheus = config.prometheus_config
+    if not prometheus.enable:
+        return None
+    return str(prometheus.path) or DEFAULT_PROMETHEUS_PATH
 
 
 def norm_base(base_path: str) -> str:

@@ -1,10 +1,11 @@
 """`StandIn`: the server's lifecycle and its REST API.
 
-`StandIn` extends `core.ServerCore` with what TF Serving's Server and HttpRestApiHandler do:
-`start` loads the initial models and only then listens, `stop` cuts every connection; requests
-are routed with the regexes of http_rest_api_util.cc and answered by the status, metadata and
-:predict handlers, whose bodies go through `json_codec`. The HTTP transport itself is
-`http_server`.
+`StandIn` extends `core.ServerCore` with what TF Serving's Server, http_server.cc and
+HttpRestApiHandler do: `start` loads the initial models and only then listens, `stop` cuts
+every connection; requests are routed with the regexes of http_rest_api_util.cc and answered by
+the status, metadata and :predict handlers, whose bodies go through `json_codec`; each REST
+request is recorded in `metrics` as http_server.cc records it, and the Prometheus page is
+served when a monitoring config enables it. The HTTP transport itself is `http_server`.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import ipaddress
 import json
 import re
 import threading
+import time
 import urllib.parse
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -23,10 +25,10 @@ import tensorflow as tf
 from google.protobuf import json_format
 from tensorflow_serving.apis import get_model_status_pb2
 
-from .config import INT64_MAX
+from .config import INT64_MAX, read_monitoring_config
 from .core import ServerCore
 from .errors import CODES, ServingError, code_name, first_line
-from .http_server import HttpServer, uri_path
+from .http_server import HttpServer, ServingMetrics, path_only, uri_path
 from .json_codec import (
     columnar_format_json,
     parse_json,
@@ -51,6 +53,23 @@ _STATUS_RE = re.compile(
 # kDefaultServingSignatureDefKey (tensorflow/cc/saved_model/signature_constants.h).
 _DEFAULT_SIGNATURE = tf.saved_model.DEFAULT_SERVING_SIGNATURE_DEF_KEY
 
+_JSON = "application/json"  # http_rest_api_handler.cc AddHeaders, errors too
+_TEXT = "text/plain"  # http_server.cc ProcessPrometheusRequest
+
+
+def _now_micros() -> int:
+    return time.monotonic_ns() // 1000  # Env::NowMicros, but immune to clock steps
+
+
+class _RequestInfo:
+    """The model_name and method out-parameters of HttpRestApiHandler::ProcessRequest, which
+    http_server.cc records the request under; they keep what was parsed when an error
+    interrupts the parsing (ParseModelInfo sets the name before converting the version)."""
+
+    def __init__(self) -> None:
+        self.model_name = ""
+        self.method = ""
+
 
 class StandIn(ServerCore):
     """TF Serving's REST API on (host, port), serving the models in ``config_path``.
@@ -65,6 +84,13 @@ class StandIn(ServerCore):
     versions, and the status and metadata APIs are not delayed. It is copied to the public,
     mutable ``predict_delays`` attribute, read at each request. Reload and filesystem errors
     are appended to the public ``errors`` list, worded like TF Serving's log.
+
+    ``monitoring_config`` is ``--monitoring_config_file``: a text-format MonitoringConfig,
+    read once by `start`. With ``prometheus_config { enable: true }`` the Prometheus page is
+    served on this REST port at ``prometheus_config.path`` (default
+    /monitoring/prometheus/metrics), as the operator's monitoring.config asks; without it that
+    path is an empty 404, as in TF Serving. The requests are counted either way, in the public
+    ``metrics`` (`http_server.ServingMetrics`), which `start` renews, as a new process would.
     """
 
     def __init__(
@@ -80,6 +106,7 @@ class StandIn(ServerCore):
         load_retries: int = 0,
         load_retry_interval: float = 0.0,
         predict_delays: Mapping[int, float] = {},
+        monitoring_config: Path | None = None,
     ) -> None:
         if not ipaddress.ip_address(host).is_loopback:
             raise ValueError(f"the TF Serving stand-in only binds loopback addresses, not {host}")
@@ -95,6 +122,9 @@ class StandIn(ServerCore):
             load_retry_interval=load_retry_interval,
         )
         self.predict_delays: dict[int, float] = dict(predict_delays)
+        self.monitoring_config = Path(monitoring_config) if monitoring_config else None
+        self.metrics = ServingMetrics()
+        self._metrics_path: str | None = None
         self._server: HttpServer | None = None
         self._serving = False
         self._threads: list[threading.Thread] = []
@@ -112,6 +142,8 @@ class StandIn(ServerCore):
             raise RuntimeError("the TF Serving stand-in is already running")
         self._stop = threading.Event()
         self._reset()
+        self.metrics = ServingMetrics()
+        self._metrics_path = None
         server = HttpServer((self.host, self.port), self._respond)
         self._server = server
         self.port = server.server_address[1]
@@ -123,6 +155,15 @@ class StandIn(ServerCore):
             problem = self._await_models(new_models, after, timeout, settle=True)
             if problem:
                 raise RuntimeError(f"TF Serving stand-in failed to start: {problem}")
+            if self.monitoring_config is not None:
+                # server.cc BuildAndStart reads it after the initial load, before the HTTP
+                # server starts; an error there fails the start ("Failed to start server").
+                try:
+                    self._metrics_path = read_monitoring_config(self.monitoring_config)
+                except ServingError as err:
+                    raise RuntimeError(
+                        f"TF Serving stand-in failed to start: {err.code}: {err.message}"
+                    ) from err
             server.server_activate()
             self._serving = True
             self._spawn(lambda: server.serve_forever(poll_interval=0.05), "http")
@@ -180,24 +221,49 @@ class StandIn(ServerCore):
 
     # ---------------------------------------------------------------- request handling
 
-    def _respond(self, method: str, raw_path: str, body: bytes) -> tuple[int, bytes]:
+    def _respond(self, method: str, raw_path: str, body: bytes) -> tuple[int, str, bytes]:
         path = uri_path(raw_path)
+        if self._metrics_path is not None and path_only(path) == self._metrics_path:
+            return self._prometheus(path)
         if not _V1_RE.fullmatch(path):
-            return 404, b""  # no handler registered: the HTTP server's bare 404
+            return 404, "", b""  # no handler registered: the HTTP server's bare 404
+        # http_server.cc RestApiRequestDispatcher::ProcessRequest: every request the REST
+        # handler gets is counted under the model name it parsed ("" if none) and its status;
+        # only a successful one records its latency, under API = the parsed method
+        # ("predict", "classify", "regress"; "" for the GET APIs) and entrypoint "REST".
+        start = _now_micros()
+        info = _RequestInfo()
         try:
-            result = self._dispatch(method, path, body)
+            status, code, payload = 200, "OK", json.dumps(self._dispatch(method, path, body, info))
         except ServingError as err:
-            return err.http_status, json.dumps({"error": err.message}).encode()
-        return 200, json.dumps(result).encode()
+            status, code, payload = err.http_status, err.code, json.dumps({"error": err.message})
+        data = payload.encode()
+        if code == "OK":
+            self.metrics.record_request_latency(
+                info.model_name, info.method, "REST", _now_micros() - start
+            )
+        self.metrics.record_request_count(info.model_name, code)
+        return status, _JSON, data
 
-    def _dispatch(self, method: str, path: str, body: bytes) -> Any:
-        """HttpRestApiHandler::ProcessRequest."""
+    def _prometheus(self, path: str) -> tuple[int, str, bytes]:
+        """http_server.cc ProcessPrometheusRequest: the page, or 400 if a query or fragment
+        follows the path (the handler compares the whole uri_path with it). Not counted."""
+        if path != self._metrics_path:
+            message = f"Unexpected path: {path}. Should be {self._metrics_path}"
+            return 400, _TEXT, message.encode()
+        return 200, _TEXT, self.metrics.page().encode()
+
+    def _dispatch(self, method: str, path: str, body: bytes, info: _RequestInfo) -> Any:
+        """HttpRestApiHandler::ProcessRequest; fills `info` as ParseModelInfo goes."""
         match = None
         if method == "POST":
             match = _PREDICT_RE.fullmatch(path)
         elif method == "GET":
             match = _STATUS_RE.fullmatch(path)
         name = urllib.parse.unquote(match.group(1) or "") if match else ""
+        info.model_name = name
+        if match and method == "POST":
+            info.method = match.group(4)  # for GET the 4th group is the subresource
         version = _parse_version(match.group(2)) if match and match.group(2) else None
         label = urllib.parse.unquote(match.group(3)) if match and match.group(3) else None
         if match and method == "POST":
@@ -259,8 +325,10 @@ class StandIn(ServerCore):
             )
         handle = self._handle(name, version, label)
         delay = float(self.predict_delays.get(handle.version, 0.0))
+        waited = _now_micros()
         if delay > 0:
             self._stop.wait(delay)  # holds the handle, as a slow Session::Run would
+        waited = _now_micros() - waited
         key = signature_name or _DEFAULT_SIGNATURE
         if key not in handle.signature_defs.signature_def:
             raise ServingError(
@@ -299,12 +367,17 @@ class StandIn(ServerCore):
         function = handle.model.signatures.get(key)
         if function is None:
             raise ServingError("FAILED_PRECONDITION", f'Serving signature key "{key}" not found.')
+        started = _now_micros()
         try:
             outputs = function(**tensors)
         except tf.errors.OpError as err:
             raise ServingError(code_name(err.error_code), first_line(err.message)) from err
         except (TypeError, ValueError) as err:
             raise ServingError("INVALID_ARGUMENT", first_line(str(err))) from err
+        # predict_util.cc RunPredict: the time of Session::Run alone, if it succeeded; the
+        # predict delay stands for a slow Session::Run, so it counts too.
+        runtime = _now_micros() - started + waited
+        self.metrics.record_runtime_latency(name, "Predict", "TF1", runtime)
         if not outputs:
             raise ServingError("INVALID_ARGUMENT", "Cannot convert empty tensor map to JSON")
         return row_format_json(outputs) if row_format else columnar_format_json(outputs)

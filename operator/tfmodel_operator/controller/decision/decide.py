@@ -39,7 +39,7 @@ OPTIONAL = ("PodDisruptionBudget", "NetworkPolicy", "HorizontalPodAutoscaler")
 @dataclass(frozen=True)
 class Outcome:
     apply: tuple[Manifest, ...] = ()  # children that differ from what is observed, in order
-    prune: tuple[Manifest, ...] = ()  # children (as observed) no longer wanted: Jobs, policies
+    prune: tuple[Manifest, ...] = ()  # children (as observed) no longer wanted
     status: Manifest | None = None  # the new status; None when it has not changed
     events: tuple[Event, ...] = ()
     settled: bool = True  # False while a config change is on its way into TF Serving

@@ -1,6 +1,7 @@
 """Pure: one TFModel's view, as a reconcile knows it: the TFModel, what it controls and their
-pods (from the cache, as slim projections), what TF Serving said and the promotion checks made.
-Plus how a desired child compares with a cached one, and what the view's objects say.
+pods (from the cache, as slim projections), what TF Serving said, the promotion checks made
+and why the last write over this view failed; and what the view's objects say (the plan last
+written, when, which pods are ready).
 """
 
 from dataclasses import dataclass, field
