@@ -19,9 +19,10 @@ $(VENV)/.installed: pyproject.toml
 
 install: $(VENV)/.installed  ## create .venv with the operator and its dev tools
 
-cluster-build:  ## build (or reuse from ~/.cache) etcd, kube-*, kubectl and kwok
+cluster-build:  ## build (or reuse from ~/.cache) etcd, kube-*, kubectl, kwok and metrics-server
 	@mkdir -p $(CLUSTER)
 	@ln -sfn "$$(tests/cluster/build.sh)" $(CLUSTER)/bin
+	@tests/cluster/build-metrics-server.sh >/dev/null
 
 cluster-up: cluster-build  ## start the local control plane; writes .cluster/kubeconfig
 	tests/cluster/up.sh $(CLUSTER)

@@ -17,7 +17,8 @@ PORTS = {
     "KCM_PORT": "10367",
     "SCHED_PORT": "10369",
 }
-COMPONENTS = ["etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kwok"]
+COMPONENTS = ["etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kwok",
+              "metrics-server"]  # fmt: skip
 
 
 def script(name: str, run: Path) -> subprocess.CompletedProcess[str]:

@@ -2,11 +2,14 @@
 
 import ipaddress
 import json
+import subprocess
+from pathlib import Path
 from typing import Any
 
 import pytest
 from kubernetes import client
 from kubernetes.client.rest import ApiException
+from kubernetes.utils import parse_quantity
 
 from support.polling import wait_until
 
@@ -246,3 +249,99 @@ def test_restricted_namespace_refuses_a_privileged_pod(
     message = json.loads(refused.value.body)["message"]
     assert 'violates PodSecurity "restricted:latest"' in message
     assert "privileged" in message
+
+
+USAGE_CPU = "kwok.x-k8s.io/usage-cpu"  # kwok's ClusterResourceUsage reads a pod's CPU usage here
+
+
+def busy_template(cpu_used: str, cpu_requested: str = "500m") -> dict[str, Any]:
+    """A pod template whose pods kwok reports as using `cpu_used` (pods made from it, say by a
+    scale-up, carry the annotation too)."""
+    return {
+        "metadata": {"labels": {"app": "busy"}, "annotations": {USAGE_CPU: cpu_used}},
+        "spec": pod("x", container={"resources": {"requests": {"cpu": cpu_requested}}})["spec"],
+    }
+
+
+def pod_cpu_cores(custom: client.CustomObjectsApi, namespace: str, name: str) -> float | None:
+    """The pod's CPU usage in cores from the metrics API (NotFound until metrics-server has a
+    rate: two samples of kwok's counter, which starts at its first scrape)."""
+    metrics = custom.get_namespaced_custom_object(
+        "metrics.k8s.io", "v1beta1", namespace, "pods", name
+    )
+    return sum(float(parse_quantity(c["usage"]["cpu"])) for c in metrics["containers"]) or None
+
+
+def test_pod_cpu_usage_from_its_annotation_shows_in_the_metrics_api(
+    core: client.CoreV1Api, custom: client.CustomObjectsApi, namespace: str, kubeconfig: Path
+) -> None:
+    busy = {"apiVersion": "v1", "kind": "Pod", **busy_template("900m")}
+    busy["metadata"]["name"] = "busy"
+    core.create_namespaced_pod(namespace, busy)
+    placed = wait_until(
+        lambda: is_running_and_ready(p := core.read_namespaced_pod("busy", namespace)) and p,
+        "the pod to be Ready",
+    )
+    assert placed.spec.node_name.startswith("cpu-node-")
+    # Scrapes every 10 s (metric-resolution): a rate from the 2nd and 3rd, so 20 to 30 s.
+    used = wait_until(lambda: pod_cpu_cores(custom, namespace, "busy"), "pod metrics", timeout=60)
+    assert used == pytest.approx(0.9, rel=0.05)
+    kubectl = ["kubectl", f"--kubeconfig={kubeconfig}", "-n", namespace]
+    top = subprocess.run(
+        [*kubectl, "top", "pod", "busy", "--no-headers"], capture_output=True, text=True, check=True
+    ).stdout.split()
+    assert top[0] == "busy"
+    assert float(parse_quantity(top[1])) == pytest.approx(0.9, rel=0.05)
+
+
+def test_horizontal_pod_autoscaler_scales_a_deployment_up_on_its_cpu_usage(
+    api: client.ApiClient, apps: client.AppsV1Api, namespace: str
+) -> None:
+    apps.create_namespaced_deployment(
+        namespace,
+        {
+            "apiVersion": "apps/v1",
+            "kind": "Deployment",
+            "metadata": {"name": "busy"},
+            "spec": {
+                "replicas": 1,
+                "selector": {"matchLabels": {"app": "busy"}},
+                "template": busy_template("900m", cpu_requested="500m"),
+            },
+        },
+    )
+    autoscaling = client.AutoscalingV2Api(api)
+    autoscaling.create_namespaced_horizontal_pod_autoscaler(
+        namespace,
+        {
+            "apiVersion": "autoscaling/v2",
+            "kind": "HorizontalPodAutoscaler",
+            "metadata": {"name": "busy"},
+            "spec": {
+                "scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": "busy"},
+                "minReplicas": 1,
+                "maxReplicas": 3,
+                "metrics": [
+                    {
+                        "type": "Resource",
+                        "resource": {
+                            "name": "cpu",
+                            "target": {"type": "Utilization", "averageUtilization": 50},
+                        },
+                    }
+                ],
+                "behavior": {"scaleDown": {"stabilizationWindowSeconds": 0}},
+            },
+        },
+    )
+    # 900m of 500m is 180 %, against a target of 50 %: 4 replicas wanted, 3 at most.
+    wait_until(
+        lambda: apps.read_namespaced_deployment("busy", namespace).spec.replicas == 3,
+        "the HorizontalPodAutoscaler to scale the Deployment to 3",
+        timeout=90,
+    )
+    status = autoscaling.read_namespaced_horizontal_pod_autoscaler("busy", namespace).status
+    assert status.desired_replicas == 3
+    [cpu] = status.current_metrics
+    assert cpu.resource.name == "cpu"
+    assert cpu.resource.current.average_utilization == pytest.approx(180, abs=9)

@@ -93,9 +93,12 @@ def test_sample_vgg16_becomes_ready_with_owned_children(
         "CANARY",
         "DEVICE",
         "PODS",
+        "SIZE",
+        "DESIRED",
         "AGE",
     ]
-    assert table[1].split()[:10] == ["vgg16", "True", "Serving", "1,2", "1", "(2/2)", "2", "(2/2)", "cpu", "2"]  # fmt: skip
+    # SIZE 2; DESIRED is empty without spec.autoscaling
+    assert table[1].split()[:12] == ["vgg16", "True", "Serving", "1,2", "1", "(2/2)", "2", "(2/2)", "cpu", "2", "2", "<none>"]  # fmt: skip
 
 
 def test_label_and_version_changes_reach_the_config_without_restarting_pods(
