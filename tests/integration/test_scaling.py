@@ -11,6 +11,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
+import requests
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
@@ -93,6 +94,13 @@ def test_the_operators_hpa_scales_the_tfmodel_and_goes_with_spec_autoscaling(
     scaling = {"minReplicas": 2, "maxReplicas": 4, "metrics": [RPS_METRIC], "behavior": behavior}
     serve("vgg16")
     create(custom, namespace, vgg16(replicas=2, resources=CPU, autoscaling=scaling))
+    wait_fully_served(custom, namespace, "vgg16", 2)
+    # What the adapter's rules read: TF Serving's own counter, on each pod's REST port.
+    for pod in serving_pods(core, namespace, "vgg16"):
+        page = requests.get(
+            f"http://{pod.status.pod_ip}:8501/monitoring/prometheus/metrics", timeout=5
+        )
+        assert ':tensorflow:serving:request_count{model_name="vgg16",status="OK"}' in page.text
     hpas = client.AutoscalingV2Api(core.api_client)
     hpa = wait_until(lambda: _hpa(hpas, namespace, "vgg16"), "the HPA of TFModel vgg16", 20)
     assert hpa["spec"]["scaleTargetRef"] == {

@@ -4,7 +4,8 @@ kwok makes pods Running and Ready, but runs nothing. For each serving pod this s
 Serving stand-in (support.tfserving_standin) on the pod's own loopback IP and port 8501, so the
 operator dials exactly the address it would dial in a cluster, and copies the TFModel's
 models.config from its ConfigMap into the pod's config file the way kubelet updates a
-ConfigMap volume (optionally late, or never, per pod).
+ConfigMap volume (optionally late, or never, per pod); its monitoring.config turns on TF
+Serving's Prometheus page, as on a real pod.
 """
 
 import threading
@@ -63,7 +64,8 @@ class ServingPods:
     def _sync(self) -> None:
         selector = f"app.kubernetes.io/instance={self.tfmodel},app.kubernetes.io/component=server"
         pods = self.core.list_namespaced_pod(self.namespace, label_selector=selector).items
-        config = self._models_config()
+        files = self._config_files()
+        config = files.get("models.config")
         running = {
             p.metadata.name: p
             for p in pods
@@ -73,21 +75,26 @@ class ServingPods:
             self.servers.pop(name).stop()
         for name, pod in running.items():
             path = self.workdir / name / "models.config"
+            monitoring = self.workdir / name / "monitoring.config"
             if config is not None and name not in self.frozen:
                 write_if_changed(path, config)
+            if "monitoring.config" in files:  # read once at start, as TF Serving does
+                write_if_changed(monitoring, files["monitoring.config"])
             if name not in self.servers and path.exists():
                 server = StandIn(pod.status.pod_ip, REST_PORT, path, self.paths, poll_seconds=0.25,
-                                 load_delay=self.load_delay)  # fmt: skip
+                                 load_delay=self.load_delay,
+                                 monitoring_config=monitoring if monitoring.exists() else None)  # fmt: skip
                 server.start()
                 self.servers[name] = server
 
-    def _models_config(self) -> str | None:
+    def _config_files(self) -> dict[str, str]:
+        """The files of the TFModel's ConfigMap (none before it exists)."""
         name = f"{self.tfmodel}-models-config"
         try:
             data: dict[str, Any] = self.core.read_namespaced_config_map(name, self.namespace).data
         except client.exceptions.ApiException:
-            return None
-        return str(data["models.config"])
+            return {}
+        return {key: str(value) for key, value in (data or {}).items()}
 
 
 def write_if_changed(path: Path, text: str) -> None:
