@@ -21,6 +21,10 @@ GRPC_PORT = 8500
 REST_PORT = 8501
 METRICS_PATH = "/monitoring/prometheus/metrics"
 CONFIG_DIR = "/etc/tfserving"
+# The model-sync sidecar (object stores): its state and readiness port, and the versions it
+# mirrors, a file of the ConfigMap beside models.config so that it follows label moves too.
+SYNC_PORT = 8502
+SYNC_VERSIONS_FILE = "model-sync.json"
 # The operator's own namespace and pod label: its pods may always reach TF Serving.
 OPERATOR_NAMESPACE = "tfmodel-system"
 OPERATOR_NAME = "tfmodel-operator"

@@ -27,6 +27,8 @@ from support.tfmodel_api import (
     read,
     serve_ready,
     serving_pods,
+    tfmodel_events,
+    wait_for_condition,
     wait_fully_served,
 )
 from support.tfmodels import CPU, RPS_METRIC, vgg16
@@ -131,6 +133,44 @@ def test_the_operators_hpa_scales_the_tfmodel_and_goes_with_spec_autoscaling(
     wait_until(lambda: _hpa(hpas, namespace, "vgg16") is None, "the HPA to be deleted", 20)
     assert read(custom, namespace, "vgg16")["spec"]["replicas"] == 3
     assert deployment_replicas(apps, namespace, "vgg16") == 3
+
+
+def test_a_deployment_scaled_directly_is_set_back_and_the_tfmodel_says_who_did_it(
+    kubeconfig: Path, custom: client.CustomObjectsApi, core: client.CoreV1Api,
+    apps: client.AppsV1Api, models_namespace: tuple[str, Path], serve: Any,
+) -> None:  # fmt: skip
+    namespace, _ = models_namespace
+    serve_ready(custom, namespace, serve, vgg16(replicas=1))
+    kubectl(kubeconfig, "scale", "-n", namespace, "deployment/vgg16", "--replicas=3")
+
+    def reported() -> str | None:
+        said = [m for reason, m in tfmodel_events(core, namespace) if reason == "ScaledElsewhere"]
+        return said[0] if said else None
+
+    message = wait_until(reported, "the ScaledElsewhere event", 20)
+    assert "Deployment vgg16 was resized to 3 by kubectl" in message, message
+    assert "kubectl scale tfm/vgg16" in message, message
+    wait_until(lambda: deployment_replicas(apps, namespace, "vgg16") == 1, "the size set back", 10)
+
+
+def test_a_metric_the_apiserver_refuses_stalls_that_tfmodel_naming_it(
+    custom: client.CustomObjectsApi, models_namespace: tuple[str, Path], serve: Any,
+) -> None:  # fmt: skip
+    namespace, _ = models_namespace
+    # Admitted by the CRD (MetricSpecs are passed through), refused by the HPA's validation: a
+    # Pods metric can only target an average value.
+    utilization = {"type": "Pods", "pods": {"metric": {"name": "tfserving_requests_per_second"},
+                   "target": {"type": "Utilization", "averageUtilization": 50}}}  # fmt: skip
+    scaling = {"minReplicas": 1, "maxReplicas": 3, "metrics": [utilization]}
+    serve("vgg16")
+    create(custom, namespace, vgg16(replicas=1, resources=CPU, autoscaling=scaling))
+    stalled = wait_for_condition(custom, namespace, "vgg16", "Stalled", "True", "ApplyFailed")
+    message = next(c for c in stalled["status"]["conditions"] if c["type"] == "Stalled")["message"]
+    assert "HorizontalPodAutoscaler" in message, message
+    assert "spec.metrics[0].pods.target" in message, message
+
+    patch_spec(custom, namespace, "vgg16", {"autoscaling": {"metrics": [RPS_METRIC]}})
+    wait_for_condition(custom, namespace, "vgg16", "Stalled", "False", timeout=90)
 
 
 def _hpa(hpas: client.AutoscalingV2Api, namespace: str, name: str) -> dict[str, Any] | None:

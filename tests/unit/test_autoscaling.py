@@ -54,6 +54,36 @@ def test_a_resize_applies_the_deployment_alone_with_the_new_size_and_the_same_po
     assert deployment["spec"]["template"] == old["spec"]["template"]  # no pod restarts
 
 
+def resized_by(deployment: dict[str, Any], manager: str, replicas: int) -> dict[str, Any]:
+    """The Deployment as the cache keeps it after `manager` wrote its size through /scale."""
+    live = copy.deepcopy(deployment)
+    live["spec"]["replicas"] = replicas
+    live["metadata"]["managedFields"] = [
+        {"manager": "tfmodel-operator", "operation": "Apply",
+         "fieldsV1": {"f:spec": {"f:template": {}}}},
+        {"manager": manager, "operation": "Update", "subresource": "scale",
+         "fieldsV1": {"f:spec": {"f:replicas": {}}}},
+    ]  # fmt: skip
+    return projection.project("Deployment", live)
+
+
+def test_a_deployment_resized_by_someone_else_is_set_back_and_said_so() -> None:
+    world = applied_world(body(replicas=2))
+    deployment = by_kind(world.children, "Deployment")
+    foreign = resized_by(deployment, "kube-controller-manager", 5)
+    children = tuple(foreign if c["kind"] == "Deployment" else c for c in world.children)
+    outcome = decided(Observed(world.tfmodel, children))
+    assert [m["kind"] for m in outcome.apply] == ["Deployment"]
+    assert outcome.apply[0]["spec"]["replicas"] == 2
+    (event,) = [e for e in outcome.events if e.reason == "ScaledElsewhere"]
+    assert event.type == "Warning"
+    assert "resized to 5 by kube-controller-manager" in event.message
+    assert "kubectl scale tfm/vgg16" in event.message
+    # A resize of the TFModel itself (the operator still owns the Deployment's size) is quiet.
+    resized = decided(Observed(body(generation=2, replicas=3), world.children))
+    assert not [e for e in resized.events if e.reason == "ScaledElsewhere"]
+
+
 def test_the_budget_follows_the_size() -> None:
     two = applied_world(body(replicas=2))
     assert "PodDisruptionBudget" in [c["kind"] for c in two.children]

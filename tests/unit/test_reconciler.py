@@ -152,7 +152,9 @@ class TFServing:
         for pod in apiserver.kind("Pod"):
             self.served[pod["metadata"]["name"]] = (plan.policy.versions, plan.labels)
 
-    def observe(self, pods: list[Manifest], model: str, labels: Iterable[str]) -> list[PodServing]:
+    def observe(
+        self, pods: list[Manifest], model: str, labels: Iterable[str], sync: bool = False
+    ) -> list[PodServing]:
         self.asked += 1
         answers = []
         for pod in sorted(pods, key=lambda p: str(p["metadata"]["name"])):

@@ -13,6 +13,9 @@ DEFAULT_IMAGE = "tensorflow/serving:2.20.0"
 DEFAULT_GPU_RESOURCE = "nvidia.com/gpu"
 DEFAULT_CONFIG_POLL_SECONDS = 30
 DEFAULT_EXPORT_IMAGE = f"ghcr.io/tfmodel/tfmodel-exporter:{__version__}"
+# The model-sync sidecar runs `tfmodel sync` from the operator's own image (no TensorFlow).
+DEFAULT_SYNC_IMAGE = f"ghcr.io/tfmodel/tfmodel-operator:{__version__}"
+DEFAULT_SYNC_SECONDS = 30
 # The keras.applications the exporter builds (a constructor with a preprocess_input); the CRD
 # has the same enum, and a test checks both against the installed Keras.
 APPLICATIONS = (
@@ -33,12 +36,33 @@ RESERVED_MOUNTS = ("/etc/tfserving", "/tmp")
 
 
 @dataclass(frozen=True)
+class Bucket:
+    """An object store holding the versions as `<prefix>/<N>/`; the model-sync sidecar mirrors
+    the complete ones into each serving pod (TF Serving reads no s3://, and gs:// only from
+    Google's own endpoint)."""
+
+    store: Literal["s3", "gcs"]
+    name: str
+    prefix: str = ""
+    endpoint: str = ""  # s3 only: MinIO, Ceph; empty: AWS
+    region: str = ""  # s3 only
+    secret_name: str = ""  # empty: the pod's own identity (IRSA, workload identity)
+    sync_seconds: int = DEFAULT_SYNC_SECONDS
+
+    @property
+    def url(self) -> str:
+        scheme = "s3" if self.store == "s3" else "gs"
+        return f"{scheme}://{self.name}/{self.prefix}".rstrip("/")
+
+
+@dataclass(frozen=True)
 class Storage:
-    kind: Literal["persistentVolumeClaim", "nfs"]
+    kind: Literal["persistentVolumeClaim", "nfs", "s3", "gcs"]
     claim_name: str = ""
     sub_path: str = ""
     server: str = ""
     path: str = ""
+    bucket: Bucket | None = None  # s3 and gcs
 
 
 @dataclass(frozen=True)

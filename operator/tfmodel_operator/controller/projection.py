@@ -54,11 +54,26 @@ def project(kind: str, body: Mapping[str, Any]) -> Manifest:
         slim["status"] = _pod_status(status)
     else:  # Service, Deployment, Job: the spec is compared with what should be applied
         slim["spec"] = body.get("spec") or {}
+        if kind == "Deployment" and (others := replicas_written_by(body.get("metadata") or {})):
+            slim["replicasWrittenBy"] = others
         kept = ("conditions", "replicas", "readyReplicas", "updatedReplicas",
                 "availableReplicas", "observedGeneration", "active", "ready",
                 "currentReplicas", "desiredReplicas")  # fmt: skip
         slim["status"] = {k: status[k] for k in kept if k in status}
     return slim
+
+
+def replicas_written_by(meta: Mapping[str, Any]) -> list[str]:
+    """Who else owns a Deployment's `spec.replicas` (an HPA or `kubectl scale` on it), so that
+    setting the size back is reported instead of a silent tug of war."""
+    return sorted(
+        {
+            str(entry.get("manager"))
+            for entry in meta.get("managedFields") or []
+            if entry.get("manager") != vocabulary.FIELD_MANAGER
+            and "f:replicas" in ((entry.get("fieldsV1") or {}).get("f:spec") or {})
+        }
+    )
 
 
 class Packed(NamedTuple):

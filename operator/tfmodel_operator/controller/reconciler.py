@@ -55,7 +55,7 @@ class Serving(Protocol):
     """What a reconcile asks TF Serving (the tfserving module)."""
 
     def observe(
-        self, pods: list[Manifest], model: str, labels: Iterable[str]
+        self, pods: list[Manifest], model: str, labels: Iterable[str], sync: bool = False
     ) -> list[PodServing]: ...
     def check_promotion(
         self, pods: list[Manifest], model: str, move: Move, gate: Promotion
@@ -196,7 +196,8 @@ class Reconciler:
             self.schedule.drop_answers(key)  # no ready pod, or nothing to ask about
             return ()
         pods, labels = observed.pods_of("server"), observed.labels_to_ask(parsed)
-        answers = tuple(self.serving.observe(pods, parsed.model_name, labels))
+        sync = parsed.storage.bucket is not None
+        answers = tuple(self.serving.observe(pods, parsed.model_name, labels, sync))
         self.schedule.record(key, identity, answers)
         return answers
 

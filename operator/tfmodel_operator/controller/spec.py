@@ -108,7 +108,7 @@ def parse(body: Mapping[str, Any]) -> TFModel:
         node_selector=string_map(spec.get("nodeSelector"), "spec.nodeSelector"),
         tolerations=tolerations(spec.get("tolerations"), "spec.tolerations"),
         affinity=optional_mapping(spec.get("affinity"), "spec.affinity"),
-        exports=_exports(spec.get("exports")),
+        exports=_exports(spec.get("exports"), storage),
         export_image=string(
             spec.get("exportImage", DEFAULT_EXPORT_IMAGE), "spec.exportImage", IMAGE, 512
         ),
@@ -125,11 +125,20 @@ SPEC_FIELDS = {
 }  # fmt: skip
 
 
+SOURCES = ("persistentVolumeClaim", "nfs", "s3", "gcs")
+
+
 def _storage(value: Any) -> Storage:
     storage = mapping(value, "spec.storage")
-    no_unknown(storage, "spec.storage", {"persistentVolumeClaim", "nfs"})
-    if len(storage) != 1:
-        raise InvalidSpec("spec.storage", "exactly one of persistentVolumeClaim or nfs must be set")
+    no_unknown(storage, "spec.storage", {*SOURCES, "syncSeconds"})
+    sources = [source for source in SOURCES if source in storage]
+    if len(sources) != 1:
+        raise InvalidSpec("spec.storage", f"exactly one of {', '.join(SOURCES)} must be set")
+    if sources[0] in ("s3", "gcs"):
+        bucket = spec_blocks.bucket(sources[0], storage[sources[0]], storage.get("syncSeconds"))
+        return Storage(kind=bucket.store, bucket=bucket)
+    if "syncSeconds" in storage:
+        raise InvalidSpec("spec.storage.syncSeconds", "only with s3 or gcs")
     if "persistentVolumeClaim" in storage:
         where = "spec.storage.persistentVolumeClaim"
         pvc = mapping(storage["persistentVolumeClaim"], where)
@@ -153,7 +162,7 @@ def _storage(value: Any) -> Storage:
     )
 
 
-def _exports(value: Any) -> tuple[Export, ...]:
+def _exports(value: Any, storage: Storage) -> tuple[Export, ...]:
     if value is None:
         return ()
     if not isinstance(value, list) or len(value) > MAX_VERSIONS:
@@ -164,6 +173,9 @@ def _exports(value: Any) -> tuple[Export, ...]:
         raw = mapping(item, at)
         no_unknown(raw, at, {"version", "application", "weights", "warmup", "imageSignature"})
         weights = string(raw.get("weights", "imagenet"), f"{at}.weights", RELATIVE_PATH, 255)
+        if storage.bucket and weights not in ("imagenet", "none"):
+            # A weights file is read from the model volume, and a bucket is not mounted.
+            raise InvalidSpec(f"{at}.weights", "must be imagenet or none with a bucket storage")
         result.append(
             Export(
                 version=integer(raw.get("version"), f"{at}.version", 1, 2**63 - 1),

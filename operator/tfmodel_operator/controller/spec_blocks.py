@@ -1,17 +1,20 @@
 """Pure: the spec's optional blocks, each parsed into its typed value (spec.py assembles them):
-the GPU, batching, the promotion gate, the NetworkPolicy, the autoscaler. Every error names its
-field.
+the GPU, batching, the promotion gate, the NetworkPolicy, the autoscaler, an object store.
+Every error names its field.
 """
 
+import re
 from collections.abc import Mapping
 from typing import Any
 
 from tfmodel_operator.controller.api import (
     DEFAULT_CPU_UTILIZATION,
     DEFAULT_GPU_RESOURCE,
+    DEFAULT_SYNC_SECONDS,
     MAX_GPUS,
     Autoscaling,
     Batching,
+    Bucket,
     Gpu,
     NetworkAccess,
     Promotion,
@@ -21,8 +24,13 @@ from tfmodel_operator.controller.api import (
 from tfmodel_operator.controller.fields import (
     DNS1123_LABEL,
     DNS1123_SUBDOMAIN,
+    ENDPOINT,
+    GCS_BUCKET,
     LABEL_NAME,
+    REGION,
+    RELATIVE_PATH,
     RESOURCE_NAME,
+    S3_BUCKET,
     InvalidSpec,
     boolean,
     integer,
@@ -193,4 +201,32 @@ def uses_cpu_utilization(metric: Mapping[str, Any]) -> bool:
         and resource.get("name") == "cpu"
         and isinstance(target, Mapping)
         and target.get("type") == "Utilization"
+    )
+
+
+def bucket(store: str, value: Any, sync_seconds: Any) -> Bucket:
+    """spec.storage.s3 or spec.storage.gcs (`store`), with spec.storage.syncSeconds."""
+    where = f"spec.storage.{store}"
+    raw = mapping(value, where)
+    s3 = store == "s3"
+    no_unknown(
+        raw, where, {"bucket", "prefix", "secretRef", *(("endpoint", "region") if s3 else ())}
+    )
+    secret = optional_mapping(raw.get("secretRef"), f"{where}.secretRef") or {}
+    no_unknown(secret, f"{where}.secretRef", {"name"})
+
+    def optional(key: str, pattern: re.Pattern[str], max_length: int) -> str:
+        return string(raw.get(key, ""), f"{where}.{key}", pattern, max_length, allow_empty=True)
+
+    seconds = DEFAULT_SYNC_SECONDS if sync_seconds is None else sync_seconds
+    return Bucket(
+        store="s3" if s3 else "gcs",
+        name=string(raw.get("bucket"), f"{where}.bucket", S3_BUCKET if s3 else GCS_BUCKET, 222),
+        prefix=optional("prefix", RELATIVE_PATH, 512),
+        endpoint=optional("endpoint", ENDPOINT, 512),
+        region=optional("region", REGION, 64),
+        secret_name=string(
+            secret.get("name", ""), f"{where}.secretRef.name", DNS1123_SUBDOMAIN, allow_empty=True
+        ),
+        sync_seconds=integer(seconds, "spec.storage.syncSeconds", 1, 3600),
     )

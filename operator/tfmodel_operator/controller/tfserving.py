@@ -18,6 +18,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from types import TracebackType
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
@@ -39,15 +40,18 @@ READ_SIZE = 8192
 # An answer under MAX_BODY could list ~28k versions; no model needs more than this many loaded.
 MAX_VERSIONS = 1000
 MAX_PARALLEL = 8
+MAX_SYNC_ERROR = 256  # characters of the sidecar's error kept in the status
 STATES = ("START", "LOADING", "AVAILABLE", "UNLOADING", "END")
 INT64_MAX = 2**63 - 1
 
 
-def observe(pods: list[dict[str, Any]], model: str, labels: Iterable[str]) -> list[PodServing]:
-    """One PodServing per ready pod (in pod name order)."""
+def observe(
+    pods: list[dict[str, Any]], model: str, labels: Iterable[str], sync: bool = False
+) -> list[PodServing]:
+    """One PodServing per ready pod (in pod name order); `sync`: ask its model-sync too."""
     started = time.monotonic()
     names = sorted(set(labels))
-    answers = on_each_ready(pods, lambda pod: ask(pod, model, names))
+    answers = on_each_ready(pods, lambda pod: ask(pod, model, names, sync))
     metrics.SERVING_SECONDS.observe(time.monotonic() - started)
     for answer in answers:
         metrics.SERVING_POLLS.labels("answered" if answer.answered else "failed").inc()
@@ -122,10 +126,10 @@ def on_each_ready(pods: list[dict[str, Any]], ask_pod: Callable[[dict[str, Any]]
         return list(pool.map(ask_pod, ready))
 
 
-def ask(pod: dict[str, Any], model: str, labels: list[str]) -> PodServing:
+def ask(pod: dict[str, Any], model: str, labels: list[str], sync: bool = False) -> PodServing:
     name = pod["metadata"]["name"]
     base = f"http://{pod['status']['podIP']}:{vocabulary.REST_PORT}/v1/models/{model}"
-    deadline = time.monotonic() + DEADLINE  # for everything asked of this pod
+    deadline = time.monotonic() + DEADLINE  # for everything asked of this pod's TF Serving
     try:
         versions = version_statuses(get(base, deadline)["model_version_status"])
         resolved = []
@@ -135,8 +139,27 @@ def ask(pod: dict[str, Any], model: str, labels: list[str]) -> PodServing:
             if metadata:
                 resolved.append((label, version_number(metadata["model_spec"]["version"])))
     except TROUBLE as err:
-        return PodServing(pod=name, error=f"{base}: {trouble(err, DEADLINE)}")
-    return PodServing(pod=name, versions=versions, labels=tuple(resolved))
+        answer = PodServing(pod=name, error=f"{base}: {trouble(err, DEADLINE)}")
+    else:
+        answer = PodServing(pod=name, versions=versions, labels=tuple(resolved))
+    if not sync:
+        return answer
+    # The sidecar has a deadline of its own: a slow TF Serving must not hide its trouble.
+    sync_error = sync_trouble(pod["status"]["podIP"], time.monotonic() + DEADLINE)
+    return replace(answer, sync_error=sync_error)
+
+
+def sync_trouble(pod_ip: str, deadline: float) -> str:
+    """What the pod's model-sync sidecar reports as its last error ("" when it syncs well), or
+    why it did not answer. Its answer is the tenant's too: only a bounded string is taken."""
+    url = f"http://{pod_ip}:{vocabulary.SYNC_PORT}/state"
+    try:
+        error = get(url, deadline).get("error") or ""
+        if not isinstance(error, str):
+            raise TypeError(f"error is {type(error).__name__}, not a string")
+    except TROUBLE as err:
+        return f"model-sync at {url}: {trouble(err, DEADLINE)}"
+    return error[:MAX_SYNC_ERROR]
 
 
 class NoAnswer(Exception):

@@ -19,6 +19,7 @@ from tfmodel_operator.controller.decision.reasons import (
     READY,
     RECONCILING,
     STALLED,
+    SYNCED,
     TERMINAL,
 )
 from tfmodel_operator.controller.kinds import Manifest
@@ -75,11 +76,16 @@ def blocked(
 
 
 def conditions(
-    generation: int, previous: Manifest, now: datetime, verdicts: dict[str, Verdict]
+    generation: int,
+    previous: Manifest,
+    now: datetime,
+    verdicts: dict[str, Verdict],
+    dropped: tuple[str, ...] = (),
 ) -> list[Condition]:
-    """Conditions for `verdicts`; other previous conditions are kept as they were."""
+    """Conditions for `verdicts`; other previous conditions are kept as they were, except the
+    `dropped` types (conditions of a feature the spec no longer uses)."""
     before = {cond["type"]: cond for cond in previous.get("conditions", [])}
-    result = [cond for kind, cond in before.items() if kind not in verdicts]
+    result = [c for kind, c in before.items() if kind not in verdicts and kind not in dropped]
     for kind, (state, reason, message) in verdicts.items():
         status = "True" if state else "False"
         old = before.get(kind)
@@ -94,7 +100,7 @@ def conditions(
                 lastTransitionTime=old["lastTransitionTime"] if kept and old else timestamp(now),
             )
         )
-    order = [READY, RECONCILING, STALLED, PROGRESSING, DEGRADED, CONFIG_APPLIED, EXPORTED]
+    order = [READY, RECONCILING, STALLED, PROGRESSING, DEGRADED, CONFIG_APPLIED, EXPORTED, SYNCED]
     return sorted(
         result, key=lambda c: order.index(c["type"]) if c["type"] in order else len(order)
     )

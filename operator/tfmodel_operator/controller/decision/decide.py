@@ -140,10 +140,32 @@ def decide(
         apply=apply,
         prune=prune,
         status=None if new == previous else new,
-        events=tuple(conditions.events(previous, new)),
+        events=tuple(conditions.events(previous, new)) + size_reset(world.deployment, apply),
         settled=not serving or (in_effect and not written),
         checks_due=decision.unchecked,
         manifests=manifests,
+    )
+
+
+def size_reset(deployment: Manifest | None, apply: tuple[Manifest, ...]) -> tuple[Event, ...]:
+    """A Deployment resized by someone else (an HPA or `kubectl scale` on the Deployment) is set
+    back to the TFModel's size: both cannot own it, so say who, instead of a silent tug of war."""
+    wanted = next((m for m in apply if m["kind"] == "Deployment"), None)
+    others = (deployment or {}).get("replicasWrittenBy")
+    if deployment is None or wanted is None or not others:
+        return ()
+    size, back_to = deployment["spec"].get("replicas"), wanted["spec"].get("replicas")
+    if size == back_to:
+        return ()
+    name = deployment["metadata"]["name"]
+    return (
+        Event(
+            "Warning",
+            reasons.SCALED_ELSEWHERE,
+            f"Deployment {name} was resized to {size} by {', '.join(others)}; its size is the "
+            f"TFModel's spec.replicas ({back_to}) and is set back: scale the TFModel instead "
+            f"(kubectl scale tfm/{name}, or an autoscaler whose scaleTargetRef is the TFModel)",
+        ),
     )
 
 

@@ -5,6 +5,7 @@ READY, PROGRESSING, DEGRADED = "Ready", "Progressing", "Degraded"
 # Stalled True when nothing will change until the spec or the world does.
 RECONCILING, STALLED = "Reconciling", "Stalled"
 CONFIG_APPLIED, EXPORTED = "ConfigApplied", "Exported"
+SYNCED = "Synced"  # with a bucket: does every ready pod's model-sync read it without error?
 
 # Reasons (CamelCase, reused as event reasons).
 AS_EXPECTED = "AsExpected"
@@ -22,6 +23,7 @@ APPLY_FAILED = "ApplyFailed"
 CHILD_CONFLICT = "ChildConflict"
 INTERNAL_ERROR = "InternalError"
 POLICY_VIOLATION = "PolicyViolation"
+SCALED_ELSEWHERE = "ScaledElsewhere"  # an event: the Deployment's size was set back
 # ConfigApplied: is the desired models.config in effect in TF Serving on every ready pod?
 APPLIED = "Applied"
 NO_POD_ANSWERED = "NoPodAnswered"
@@ -37,6 +39,9 @@ EXPORTS_SUCCEEDED = "ExportsSucceeded"
 EXPORT_RUNNING = "ExportRunning"
 EXPORT_FAILED = "ExportFailed"
 EXPORT_REFUSED = "ExportRefused"
+# Synced: the model-sync sidecars' word on the bucket.
+IN_SYNC = "InSync"
+SYNC_FAILED = "SyncFailed"
 
 # Degraded for these means stuck: retrying will not help until a human changes something.
 TERMINAL = (VERSION_LOAD_FAILED, PROMOTION_BLOCKED, RELOAD_NOT_SEEN, EXPORT_FAILED, EXPORT_REFUSED,

@@ -1,5 +1,6 @@
 """Pure: what TF Serving says on one pod, as the client (tfserving.py) reports it: each
-version's state and error, and where each label resolves; or why the pod did not answer.
+version's state and error, and where each label resolves; or why the pod did not answer; and
+with a bucket, what its model-sync sidecar says went wrong.
 """
 
 from dataclasses import dataclass
@@ -23,6 +24,8 @@ class PodServing:
     versions: tuple[VersionStatus, ...] = ()
     labels: tuple[tuple[str, int], ...] = ()  # the labels that resolve, and to which version
     error: str = ""  # set when the pod did not answer
+    # With a bucket: the model-sync sidecar's last error, or why it did not answer ("" if well).
+    sync_error: str = ""
 
     @property
     def answered(self) -> bool:

@@ -30,6 +30,7 @@ from tfmodel_operator.controller.decision.reasons import (
     EXPORT_RUNNING,
     EXPORTED,
     EXPORTS_SUCCEEDED,
+    IN_SYNC,
     IN_TRANSITION,
     LABEL_MOVE_PENDING,
     LOADING,
@@ -43,6 +44,8 @@ from tfmodel_operator.controller.decision.reasons import (
     SCALED_TO_ZERO,
     SERVING,
     STALLED,
+    SYNC_FAILED,
+    SYNCED,
     TERMINAL,
     UNAVAILABLE,
     VERSION_LOAD_FAILED,
@@ -87,9 +90,11 @@ def compute(
     dep_status = deployment.get("status", {})
     config = config_applied(tfmodel, decision, observed, now, reload_grace)
     exported = export_verdict(exports)
-    stuck = (VERSION_LOAD_FAILED, PROMOTION_BLOCKED, RELOAD_NOT_SEEN, EXPORT_FAILED, EXPORT_REFUSED)
+    stuck = (VERSION_LOAD_FAILED, PROMOTION_BLOCKED, RELOAD_NOT_SEEN, EXPORT_FAILED, EXPORT_REFUSED,
+             SYNC_FAILED)  # fmt: skip
+    synced = sync_verdict(tfmodel, observed.serving)
     degraded = degraded_cause(observed.deployment, observed.pods) or next(
-        ((True, v[1], v[2]) for v in (exported, config) if v[1] in stuck), None
+        ((True, v[1], v[2]) for v in (exported, config, synced) if v and v[1] in stuck), None
     )
     moving = (*IN_TRANSITION, EXPORT_RUNNING)
     progressing = rollout_progress(tfmodel, deployment) or next(
@@ -115,7 +120,9 @@ def compute(
                 DEGRADED: degraded or (False, AS_EXPECTED, ""),
                 CONFIG_APPLIED: config,
                 EXPORTED: exported,
+                **({SYNCED: synced} if synced else {}),
             },
+            dropped=() if synced else (SYNCED,),
         ),
         "replicas": dep_status.get("replicas", 0),
         "readyReplicas": dep_status.get("readyReplicas", 0),
@@ -133,6 +140,26 @@ def compute(
         "exports": [state.as_status() for state in exports.states],
         "endpoints": endpoints(tfmodel),
     }
+
+
+def sync_verdict(tfmodel: TFModel, serving: list[PodServing]) -> Verdict | None:
+    """With a bucket: what the ready pods' model-sync sidecars report, the same trouble on
+    several pods said once with the pods named. What is already served stays served."""
+    bucket = tfmodel.storage.bucket
+    if bucket is None:
+        return None
+    troubled: dict[str, list[str]] = {}
+    for pod in serving:
+        if pod.sync_error:
+            troubled.setdefault(pod.sync_error, []).append(pod.pod)
+    if troubled:
+        said = "; ".join(
+            f"{error} (on {', '.join(pods)})" for error, pods in sorted(troubled.items())
+        )
+        return False, SYNC_FAILED, f"{bucket.url}: {said}"
+    if not serving:
+        return False, NO_POD_ANSWERED, f"No ready pod has synced from {bucket.url} yet"
+    return True, IN_SYNC, f"{len(serving)} of {len(serving)} ready pods sync from {bucket.url}"
 
 
 def export_verdict(exports: ExportDecision) -> Verdict:

@@ -1,11 +1,12 @@
 """Pure: the files TF Serving reads from the ConfigMap (models.config from a jinja2 template,
-monitoring.config, batching.config)."""
+monitoring.config, batching.config), and the versions file of the model-sync sidecar."""
 
 import jinja2
 
 from tfmodel_operator import vocabulary
 from tfmodel_operator.controller.api import Batching, TFModel, VersionPolicy
 from tfmodel_operator.controller.decision.plan import Plan
+from tfmodel_operator.controller.decision.render.sync import versions_file
 
 MODELS_CONFIG = "models.config"
 MONITORING_CONFIG = "monitoring.config"
@@ -50,4 +51,6 @@ def config_files(tfmodel: TFModel, plan: Plan) -> dict[str, str]:
     files = {MODELS_CONFIG: models_config(tfmodel, plan), MONITORING_CONFIG: monitoring_config()}
     if tfmodel.batching:
         files[BATCHING_CONFIG] = batching_config(tfmodel.batching)
+    if tfmodel.storage.bucket:
+        files[vocabulary.SYNC_VERSIONS_FILE] = versions_file(plan)
     return files

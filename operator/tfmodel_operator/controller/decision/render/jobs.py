@@ -1,4 +1,5 @@
-"""Pure: the Job that exports one SavedModel version onto the model volume."""
+"""Pure: the Job that exports one SavedModel version onto the model volume, or into the bucket
+(`tfmodel export --base-path s3://...` uploads the files, then the `_SUCCESS` marker)."""
 
 from tfmodel_operator.controller.api import Export, TFModel
 from tfmodel_operator.controller.decision.render.names import (
@@ -14,6 +15,7 @@ from tfmodel_operator.controller.decision.render.pods import (
     pod_security,
     toleration,
 )
+from tfmodel_operator.controller.decision.render.sync import store_env, store_volumes
 from tfmodel_operator.controller.kinds import CHILDREN, Manifest
 
 
@@ -23,11 +25,20 @@ def export_job(tfmodel: TFModel, export: Export) -> Manifest:
     weights = export.weights
     if weights not in ("imagenet", "none"):
         weights = f"{tfmodel.base_path}/{weights}"  # a file on the model volume
+    bucket = tfmodel.storage.bucket
+    base_path = bucket.url if bucket else tfmodel.base_path
     args = [
         "--application", export.application, "--weights", weights,
-        "--version", str(export.version), "--base-path", tfmodel.base_path,
+        "--version", str(export.version), "--base-path", base_path,
         "--model-name", tfmodel.model_name,
     ]  # fmt: skip
+    if bucket:  # the bucket instead of the volume: its credentials, scratch space for the upload
+        key_volumes, key_mounts = store_volumes(bucket)
+        env, mounts = store_env(bucket), key_mounts
+        volumes = key_volumes
+    else:
+        env, mounts = [], [models_mount(tfmodel, read_only=False)]
+        volumes = [models_volume(tfmodel, read_only=False)]
     if export.warmup:
         args.append("--warmup")
     if not export.image_signature:
@@ -45,6 +56,7 @@ def export_job(tfmodel: TFModel, export: Export) -> Manifest:
                 "env": [
                     {"name": "HOME", "value": "/tmp"},
                     {"name": "KERAS_HOME", "value": "/tmp/keras"},
+                    *env,
                 ],
                 "resources": {
                     "requests": {"cpu": "1", "memory": "2Gi"},
@@ -54,13 +66,10 @@ def export_job(tfmodel: TFModel, export: Export) -> Manifest:
                 # TFModel's status when an export fails.
                 "terminationMessagePolicy": "FallbackToLogsOnError",
                 "securityContext": container_security(),
-                "volumeMounts": [
-                    models_mount(tfmodel, read_only=False),
-                    {"name": "tmp", "mountPath": "/tmp"},
-                ],
+                "volumeMounts": [*mounts, {"name": "tmp", "mountPath": "/tmp"}],
             }
         ],
-        "volumes": [models_volume(tfmodel, read_only=False), {"name": "tmp", "emptyDir": {}}],
+        "volumes": [*volumes, {"name": "tmp", "emptyDir": {}}],
     }
     if tfmodel.node_selector:
         pod["nodeSelector"] = dict(tfmodel.node_selector)

@@ -24,6 +24,7 @@ def export_inputs(tfmodel: TFModel, export: Export) -> dict[str, Any]:
         "image": tfmodel.export_image, "modelName": tfmodel.model_name,
         "basePath": tfmodel.base_path, "storage": [tfmodel.storage.kind, tfmodel.storage.claim_name,
         tfmodel.storage.sub_path, tfmodel.storage.server, tfmodel.storage.path],
+        **({"bucket": tfmodel.storage.bucket.url} if tfmodel.storage.bucket else {}),
     }  # fmt: skip
 
 

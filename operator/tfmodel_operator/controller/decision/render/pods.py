@@ -28,8 +28,11 @@ def container_security() -> dict[str, Any]:
 
 
 def models_volume(tfmodel: TFModel, read_only: bool) -> Manifest:
-    """The SavedModel volume: read-only for serving, read-write only in export Jobs."""
+    """The SavedModel volume: read-only for serving, read-write only in export Jobs. With a
+    bucket, the directory its model-sync sidecar mirrors the versions into."""
     storage = tfmodel.storage
+    if storage.bucket:
+        return {"name": "models", "emptyDir": {}}
     if storage.kind == "persistentVolumeClaim":
         source = {"persistentVolumeClaim": {"claimName": storage.claim_name, "readOnly": read_only}}
     else:

@@ -31,6 +31,7 @@ from tfmodel_operator.controller.decision.render.pods import (
     pod_security,
     toleration,
 )
+from tfmodel_operator.controller.decision.render.sync import store_volumes, sync_container
 from tfmodel_operator.controller.fields import quantity
 from tfmodel_operator.controller.kinds import CHILDREN, Manifest
 
@@ -170,6 +171,8 @@ def pod_spec(tfmodel: TFModel) -> Manifest:
         "containers": [server_container(tfmodel)],
         "volumes": volumes(tfmodel),
     }
+    if tfmodel.storage.bucket:
+        spec["initContainers"] = [sync_container(tfmodel, tfmodel.storage.bucket)]
     if tfmodel.gpu:
         node_selector.update(tfmodel.gpu.node_selector)
         tolerations.extend(t for t in tfmodel.gpu.tolerations if t not in tolerations)
@@ -277,8 +280,10 @@ def server_container(tfmodel: TFModel) -> Manifest:
 
 
 def volumes(tfmodel: TFModel) -> list[Manifest]:
+    key_volumes = store_volumes(tfmodel.storage.bucket)[0] if tfmodel.storage.bucket else []
     return [
         {"name": "config", "configMap": {"name": config_map_name(tfmodel)}},
         models_volume(tfmodel, read_only=True),
         {"name": "tmp", "emptyDir": {}},
+        *key_volumes,
     ]
