@@ -34,6 +34,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     add_export_parser(commands)
     add_predict_parser(commands)
+    add_sync_parser(commands)
 
     args = parser.parse_args(argv)
     if args.command == "run":
@@ -49,6 +50,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return export_model(args)
     if args.command == "predict":
         return predict_image(args)
+    if args.command == "sync":
+        from tfmodel_operator.storage import sync  # the store library: only for `sync`
+
+        return sync.main(args)
     return render_file(args.filename)
 
 
@@ -114,7 +119,12 @@ def add_export_parser(commands: Any) -> None:
     )
     export.add_argument("--version", type=int, required=True, help="the version number, N >= 1")
     export.add_argument(
-        "--base-path", type=Path, required=True, help="the model's base path (holds the versions)"
+        "--base-path",
+        required=True,
+        help="the model's base path (holds the versions): a directory, or s3://bucket/prefix or "
+        "gs://bucket/prefix to upload the version there, its _SUCCESS marker last (credentials "
+        "and endpoint from the stores' standard variables: AWS_*, GOOGLE_APPLICATION_CREDENTIALS, "
+        "STORAGE_EMULATOR_HOST)",
     )
     export.add_argument(
         "--model-name",
@@ -144,28 +154,42 @@ def add_export_parser(commands: Any) -> None:
         help="succeed without touching the version if this same export (same inputs) already "
         "published it (export Jobs use this, so a retried Job does not fail)",
     )
+    export.add_argument(
+        "--verbose",
+        action="store_true",
+        help="show TensorFlow's and CUDA's own start-up and log lines (hidden by default)",
+    )
 
 
 def export_model(args: argparse.Namespace) -> int:
-    # Keep TensorFlow's C++ INFO/WARNING lines out of the log: an export Job's last log lines
-    # become its termination message, and so the TFModel's status.
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    from tfmodel_operator.model import applications, export
+    # TensorFlow's and CUDA's own lines stay out of the log unless asked for: an export Job's
+    # last log lines become its termination message, and so the TFModel's status.
+    if not args.verbose:
+        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    from tfmodel_operator.model import applications, export, publish
+    from tfmodel_operator.storage.stores import StoreError
 
+    options: dict[str, Any] = {
+        "warmup": args.warmup,
+        "warmup_records": args.warmup_records,
+        "image_signature": args.image_signature,
+        "model_name": args.model_name,
+        "progress": export.stderr_progress,
+        "exist_ok": args.exist_ok,
+    }
     try:
-        with _sigterm_as_exit():
-            result = export.export(
-                args.application,
-                args.weights,
-                args.version,
-                args.base_path,
-                warmup=args.warmup,
-                warmup_records=args.warmup_records,
-                image_signature=args.image_signature,
-                model_name=args.model_name,
-                progress=export.stderr_progress,
-                exist_ok=args.exist_ok,
-            )
+        with _sigterm_as_exit(), _native_stderr(hidden=not args.verbose):
+            if publish.is_bucket(args.base_path):
+                result = publish.export_to_bucket(
+                    args.base_path, args.application, args.weights, args.version, **options
+                )
+            else:
+                result = export.export(
+                    args.application, args.weights, args.version, Path(args.base_path), **options
+                )
+    except StoreError as err:
+        print(f"tfmodel export: error: {err}", file=sys.stderr)
+        return 1
     except applications.ExportError as err:
         print(f"tfmodel export: error: {err}", file=sys.stderr)
         return err.exit_code
@@ -178,6 +202,31 @@ def export_model(args: argparse.Namespace) -> int:
         return 130
     print(result.summary())
     return 0
+
+
+@contextlib.contextmanager
+def _native_stderr(hidden: bool) -> Iterator[None]:
+    """With `hidden`, what native code writes to file descriptor 2 (TensorFlow's and CUDA's
+    start-up lines: cuInit errors, absl warnings) goes to /dev/null; Python's own stderr, and so
+    the tool's progress and errors, keeps the real one."""
+    if not hidden:
+        yield
+        return
+    sys.stderr.flush()
+    real = os.dup(2)
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    python_stderr = sys.stderr
+    sys.stderr = open(real, "w", buffering=1, closefd=False)  # noqa: SIM115 (restored below)
+    os.dup2(devnull, 2)
+    os.close(devnull)
+    try:
+        yield
+    finally:
+        sys.stderr.flush()
+        os.dup2(real, 2)
+        sys.stderr.close()
+        os.close(real)
+        sys.stderr = python_stderr
 
 
 class _Terminated(BaseException):
@@ -286,6 +335,64 @@ def predict_image(args: argparse.Namespace) -> int:
     for line in predict.format_predictions(results):
         print(line)
     return 0
+
+
+def add_sync_parser(commands: Any) -> None:
+    sync = commands.add_parser(
+        "sync",
+        help="mirror a model's complete versions from a bucket into a local directory",
+        description=(
+            "The model-sync sidecar, also usable by hand. Every --interval seconds: list "
+            "<prefix>/<N>/ in the bucket; a version is complete when <N>/_SUCCESS exists, or "
+            "(uploaded by other tools) when every SavedModel file and shard is there and its "
+            "listing did not change since the previous poll; download the wanted complete "
+            "versions into a temporary directory inside --dest and rename each to <dest>/<N>, so "
+            "TF Serving never sees a partial one; remove a version no longer wanted only after "
+            "TF Serving reports it unloaded. Credentials and endpoints come from the stores' "
+            "standard variables: AWS_ENDPOINT_URL, AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, "
+            "AWS_REGION; STORAGE_EMULATOR_HOST, GOOGLE_APPLICATION_CREDENTIALS (none: the "
+            "ambient identity, e.g. IRSA or workload identity). Serves GET /state (JSON: source, "
+            "lastSync, versions, error) and GET /ready (200 after the first complete sync) on "
+            "--listen. Exit codes: 0 synced (--once), 1 an error (--once), 2 bad arguments."
+        ),
+    )
+    sync.add_argument("--source", required=True, help="s3://bucket/prefix or gs://bucket/prefix")
+    sync.add_argument(
+        "--dest", required=True, type=Path, help="the local directory TF Serving reads"
+    )
+    sync.add_argument(
+        "--model-name", required=True, help="the model's name in TF Serving (asked before removals)"
+    )
+    sync.add_argument(
+        "--versions-file",
+        type=Path,
+        help='which versions: {"latest": N} | {"all": true} | {"specific": [N, ...]}, plus '
+        '"keep": [N, ...]; read again every poll (default, or no such file: every complete '
+        "version)",
+    )
+    sync.add_argument(
+        "--interval", type=float, default=30.0, metavar="S", help="seconds between polls (30)"
+    )
+    sync.add_argument(
+        "--serving-url",
+        default="http://127.0.0.1:8501",
+        help="TF Serving's REST address (default http://127.0.0.1:8501)",
+    )
+    sync.add_argument(
+        "--listen",
+        default=f"127.0.0.1:{vocabulary.SYNC_PORT}",
+        metavar="HOST:PORT",
+        help=f"where to serve /state and /ready (default 127.0.0.1:{vocabulary.SYNC_PORT})",
+    )
+    sync.add_argument("--once", action="store_true", help="sync once, then exit (no endpoint)")
+    sync.add_argument("--verbose", action="store_true", help="say what each poll finds")
+    sync.add_argument(
+        "--no-etag-check",
+        dest="etag_check",
+        action="store_false",
+        help="do not compare S3 single-part ETags with the content's MD5 (for buckets that "
+        "encrypt with SSE-KMS or SSE-C, whose ETags are not MD5s)",
+    )
 
 
 if __name__ == "__main__":

@@ -5,7 +5,9 @@ Serving stand-in (support.tfserving_standin) on the pod's own loopback IP and po
 operator dials exactly the address it would dial in a cluster, and copies the TFModel's
 models.config from its ConfigMap into the pod's config file the way kubelet updates a
 ConfigMap volume (optionally late, or never, per pod); its monitoring.config turns on TF
-Serving's Prometheus page, as on a real pod.
+Serving's Prometheus page, as on a real pod. A pod of a TFModel whose versions are in a bucket
+gets its model-sync sidecar run as rendered (support.sync_sidecars), and its stand-in serves
+the directory the sidecar fills, once the first sync is done.
 """
 
 import threading
@@ -14,9 +16,15 @@ from typing import Any
 
 from kubernetes import client
 
+from support.sync_sidecars import Sidecar
 from support.tfserving_standin import StandIn
 
 REST_PORT = 8501
+SYNC_FILE = "model-sync.json"
+
+
+def _has_sidecar(pod: Any) -> bool:
+    return any(c.name == "model-sync" for c in pod.spec.init_containers or [])
 
 
 class ServingPods:
@@ -36,6 +44,7 @@ class ServingPods:
         self.workdir = workdir
         self.load_delay = load_delay if load_delay is not None else {}
         self.servers: dict[str, StandIn] = {}  # pod name -> its TF Serving stand-in
+        self.sidecars: dict[str, Sidecar] = {}  # pod name -> its model-sync (bucket storage)
         self.frozen: set[str] = set()  # pods whose "kubelet" stopped delivering the ConfigMap
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
@@ -49,6 +58,8 @@ class ServingPods:
         self._thread.join(timeout=10)
         for server in self.servers.values():
             server.stop()
+        for sidecar in self.sidecars.values():
+            sidecar.stop()
 
     def stop_pod(self, pod: str) -> None:
         """The pod stays Ready in Kubernetes, but its server no longer answers."""
@@ -73,15 +84,28 @@ class ServingPods:
         }
         for name in set(self.servers) - set(running):
             self.servers.pop(name).stop()
+        for name in set(self.sidecars) - set(running):
+            self.sidecars.pop(name).stop()
         for name, pod in running.items():
             path = self.workdir / name / "models.config"
             monitoring = self.workdir / name / "monitoring.config"
             if config is not None and name not in self.frozen:
                 write_if_changed(path, config)
+                if SYNC_FILE in files:  # the ConfigMap volume the model-sync sidecar reads
+                    write_if_changed(self.workdir / name / "config" / SYNC_FILE, files[SYNC_FILE])
             if "monitoring.config" in files:  # read once at start, as TF Serving does
                 write_if_changed(monitoring, files["monitoring.config"])
+            paths = self.paths
+            if _has_sidecar(pod):  # TF Serving starts once its sidecar's first sync is done
+                sidecar = self.sidecars.get(name)
+                if sidecar is None:
+                    sidecar = self.sidecars[name] = Sidecar(self.core, pod, self.workdir / name)
+                    sidecar.start()
+                if name not in self.servers and not sidecar.ready():
+                    continue
+                paths = {base: sidecar.models for base in self.paths}
             if name not in self.servers and path.exists():
-                server = StandIn(pod.status.pod_ip, REST_PORT, path, self.paths, poll_seconds=0.25,
+                server = StandIn(pod.status.pod_ip, REST_PORT, path, paths, poll_seconds=0.25,
                                  load_delay=self.load_delay,
                                  monitoring_config=monitoring if monitoring.exists() else None)  # fmt: skip
                 server.start()

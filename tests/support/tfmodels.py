@@ -104,6 +104,16 @@ INVALID: list[tuple[str, list[Callable[[Body], None]], str]] = [
     ("autoscaling-cpu-without-cpu-request", [_with("spec.autoscaling", {"maxReplicas": 3})], "spec.resources.requests.cpu"),
     ("autoscaling-cpu-metric-without-cpu-request", [_with("spec.autoscaling", {"maxReplicas": 3, "metrics": [CPU_METRIC]})], "spec.resources.requests.cpu"),
     ("autoscaling-with-zero-replicas", [_with("spec.autoscaling", {"maxReplicas": 3, "metrics": [RPS_METRIC]}), _with("spec.replicas", 0)], "spec.replicas"),
+    ("storage-s3-and-pvc", [_with("spec.storage.s3", {"bucket": "models"})], "spec.storage"),
+    ("storage-s3-without-bucket", [_with("spec.storage", {"s3": {"prefix": "vgg16"}})], "spec.storage.s3.bucket"),
+    ("storage-s3-bucket-uppercase", [_with("spec.storage", {"s3": {"bucket": "Models"}})], "spec.storage.s3.bucket"),
+    ("storage-s3-prefix-leading-slash", [_with("spec.storage", {"s3": {"bucket": "models", "prefix": "/vgg16"}})], "spec.storage.s3.prefix"),
+    ("storage-s3-prefix-dot-dot", [_with("spec.storage", {"s3": {"bucket": "models", "prefix": "a/../b"}})], "spec.storage.s3.prefix"),
+    ("storage-s3-endpoint-not-a-url", [_with("spec.storage", {"s3": {"bucket": "models", "endpoint": "minio:9000"}})], "spec.storage.s3.endpoint"),
+    ("storage-gcs-with-endpoint", [_with("spec.storage", {"gcs": {"bucket": "models", "endpoint": "http://x"}})], "spec.storage.gcs.endpoint"),
+    ("storage-sync-seconds-with-pvc", [_with("spec.storage.syncSeconds", 10)], "spec.storage.syncSeconds"),
+    ("storage-sync-seconds-zero", [_with("spec.storage", {"s3": {"bucket": "models"}, "syncSeconds": 0})], "spec.storage.syncSeconds"),
+    ("storage-bucket-export-weights-file", [_with("spec.storage", {"s3": {"bucket": "models"}}), _with("spec.exports", [{"version": 3, "weights": "w.weights.h5"}])], "spec.exports"),
     ("autoscaling-cpu-and-metrics", [_with("spec.autoscaling", {"maxReplicas": 3, "targetCPUUtilization": 50, "metrics": [RPS_METRIC]}), _with("spec.resources", CPU)], "spec.autoscaling"),
 ]  # fmt: skip
 

@@ -75,13 +75,13 @@ def test_a_deployment_resized_by_someone_else_is_set_back_and_said_so() -> None:
     outcome = decided(Observed(world.tfmodel, children))
     assert [m["kind"] for m in outcome.apply] == ["Deployment"]
     assert outcome.apply[0]["spec"]["replicas"] == 2
-    (event,) = [e for e in outcome.events if e.reason == "ScaledElsewhere"]
+    (event,) = outcome.write_events
     assert event.type == "Warning"
     assert "resized to 5 by kube-controller-manager" in event.message
     assert "kubectl scale tfm/vgg16" in event.message
     # A resize of the TFModel itself (the operator still owns the Deployment's size) is quiet.
     resized = decided(Observed(body(generation=2, replicas=3), world.children))
-    assert not [e for e in resized.events if e.reason == "ScaledElsewhere"]
+    assert not resized.write_events
 
 
 def test_the_budget_follows_the_size() -> None:

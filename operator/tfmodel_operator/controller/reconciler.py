@@ -254,6 +254,9 @@ class Reconciler:
             self.failed[key] = (fingerprint, Failure(reason, str(err)))
             self.decided.pop(key, None)
             return Result.AGAIN
+        for event in outcome.write_events:
+            self.cluster.post_event(observed.tfmodel, event)
+            log.info("TFModel %s/%s: %s: %s", *key, event.reason, event.message)
         self.prune(key, outcome.prune)
         self.schedule.settle(key, outcome.settled)
         self.decided.pop(key, None)

@@ -74,7 +74,7 @@ Progress = Callable[[str], None]
 class ExportResult:
     """A published version."""
 
-    path: Path
+    path: Path | str  # the version directory, or its URL in a bucket
     size_bytes: int
     signatures: tuple[str, ...]
     warmup_records: int
@@ -97,6 +97,26 @@ def version_dir(base_path: Path, version: int) -> Path:
 def temp_dir(base_path: Path, version: int) -> Path:
     """Where a version is written before it is published: not all digits, so TF Serving skips it."""
     return Path(base_path) / f"{TMP_PREFIX}{version}"
+
+
+def export_record(
+    application: str,
+    weights: str,
+    version: int,
+    warmup: bool,
+    warmup_records: int,
+    image_signature: bool,
+    model_name: str | None,
+) -> dict[str, Any]:
+    """What an export was asked to do, as EXPORT_RECORD holds it."""
+    signatures = (SERVING_SIGNATURE, IMAGE_SIGNATURE) if image_signature else (SERVING_SIGNATURE,)
+    if weights.lower() in (WEIGHTS_IMAGENET, WEIGHTS_NONE):
+        weights = weights.lower()
+    return {
+        "application": application, "weights": weights, "version": version,
+        "warmupRecords": warmup_records if warmup else 0, "signatures": list(signatures),
+        "modelName": model_name or application.lower(),
+    }  # fmt: skip
 
 
 def export(
@@ -136,11 +156,9 @@ def export(
         weights = weights.lower()
     elif not Path(weights).is_file():
         raise UsageError(f"weights file {weights} does not exist (or use imagenet or none)")
-    record = {
-        "application": application, "weights": weights, "version": version,
-        "warmupRecords": warmup_records if warmup else 0, "signatures": list(signatures),
-        "modelName": model_name or application.lower(),
-    }  # fmt: skip
+    record = export_record(
+        application, weights, version, warmup, warmup_records, image_signature, model_name
+    )
 
     def already_done() -> ExportResult | None:
         if not (exist_ok and _recorded(target) == record):

@@ -41,7 +41,8 @@ class Outcome:
     apply: tuple[Manifest, ...] = ()  # children that differ from what is observed, in order
     prune: tuple[Manifest, ...] = ()  # children (as observed) no longer wanted
     status: Manifest | None = None  # the new status; None when it has not changed
-    events: tuple[Event, ...] = ()
+    events: tuple[Event, ...] = ()  # condition transitions, posted with the status
+    write_events: tuple[Event, ...] = ()  # what the writes do, posted once they succeed
     settled: bool = True  # False while a config change is on its way into TF Serving
     checks_due: tuple[Move, ...] = ()  # label moves to check, then look again
     manifests: tuple[Manifest, ...] = field(default=(), repr=False)  # every desired child
@@ -140,7 +141,8 @@ def decide(
         apply=apply,
         prune=prune,
         status=None if new == previous else new,
-        events=tuple(conditions.events(previous, new)) + size_reset(world.deployment, apply),
+        events=tuple(conditions.events(previous, new)),
+        write_events=size_reset(world.deployment, apply),
         settled=not serving or (in_effect and not written),
         checks_due=decision.unchecked,
         manifests=manifests,

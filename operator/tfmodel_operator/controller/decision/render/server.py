@@ -126,13 +126,16 @@ def network_policy(tfmodel: TFModel) -> Manifest:
     if access.from_pods:
         sources.append({"podSelector": {"matchLabels": dict(access.from_pods)}})
     ports = [{"protocol": "TCP", "port": p} for p in (vocabulary.GRPC_PORT, vocabulary.REST_PORT)]
+    operator = {"from": sources[:1], "ports": [{"protocol": "TCP", "port": vocabulary.SYNC_PORT}]}
     return {
         **CHILDREN["NetworkPolicy"].header(),
         "metadata": metadata(tfmodel, tfmodel.name, "server"),
         "spec": {
             "podSelector": {"matchLabels": server_selector(tfmodel)},
             "policyTypes": ["Ingress"],
-            "ingress": [{"from": sources, "ports": ports}],
+            "ingress": [{"from": sources, "ports": ports}]
+            # The operator asks each pod's model-sync sidecar for its state; nobody else may.
+            + ([operator] if tfmodel.storage.bucket else []),
         },
     }
 
