@@ -23,6 +23,7 @@ cluster-build:  ## build (or reuse from ~/.cache) etcd, kube-*, kubectl, kwok an
 	@mkdir -p $(CLUSTER)
 	@ln -sfn "$$(tests/cluster/build.sh)" $(CLUSTER)/bin
 	@tests/cluster/build-metrics-server.sh >/dev/null
+	@tests/cluster/build-fake-gcs-server.sh >/dev/null
 
 cluster-up: cluster-build  ## start the local control plane; writes .cluster/kubeconfig
 	tests/cluster/up.sh $(CLUSTER)

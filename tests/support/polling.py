@@ -7,7 +7,9 @@ from typing import TypeVar
 T = TypeVar("T")
 
 
-def wait_until(check: Callable[[], T | None], what: str, timeout: float = 60.0) -> T:
+def wait_until(
+    check: Callable[[], T | None], what: str, timeout: float = 60.0, interval: float = 0.2
+) -> T:
     """Call `check` until it returns something truthy; fail naming `what` after `timeout`."""
     deadline = time.monotonic() + timeout
     last_error: Exception | None = None
@@ -19,7 +21,7 @@ def wait_until(check: Callable[[], T | None], what: str, timeout: float = 60.0) 
         else:
             if result:
                 return result
-        time.sleep(0.2)
+        time.sleep(interval)
     raise AssertionError(
         f"timed out after {timeout:.0f}s waiting for {what}; last error: {last_error}"
     )

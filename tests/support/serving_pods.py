@@ -38,6 +38,7 @@ class ServingPods:
         base_path: str = "/models/vgg16",
         sub_path: str = "vgg16",
         load_delay: dict[int, float] | None = None,
+        sidecar_env: dict[str, str] | None = None,
     ) -> None:
         self.core, self.namespace, self.tfmodel = core, namespace, tfmodel
         self.paths = {base_path: models / sub_path}
@@ -45,6 +46,9 @@ class ServingPods:
         self.load_delay = load_delay if load_delay is not None else {}
         self.servers: dict[str, StandIn] = {}  # pod name -> its TF Serving stand-in
         self.sidecars: dict[str, Sidecar] = {}  # pod name -> its model-sync (bucket storage)
+        # What the node would add to the sidecars' environment (the GCS emulator's address,
+        # standing in for Google's endpoint, which the pods would otherwise reach).
+        self.sidecar_env = sidecar_env or {}
         self.frozen: set[str] = set()  # pods whose "kubelet" stopped delivering the ConfigMap
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
@@ -99,7 +103,9 @@ class ServingPods:
             if _has_sidecar(pod):  # TF Serving starts once its sidecar's first sync is done
                 sidecar = self.sidecars.get(name)
                 if sidecar is None:
-                    sidecar = self.sidecars[name] = Sidecar(self.core, pod, self.workdir / name)
+                    sidecar = Sidecar(self.core, pod, self.workdir / name, self.sidecar_env)
+                    self.sidecars[name] = sidecar
+                if not sidecar.running():  # kubelet (re)starts a sidecar that is not running
                     sidecar.start()
                 if name not in self.servers and not sidecar.ready():
                     continue

@@ -25,16 +25,19 @@ REFERENCE = re.compile(r"\$\(([A-Za-z_][A-Za-z0-9_]*)\)")
 
 
 class Sidecar:
-    def __init__(self, core: client.CoreV1Api, pod: Any, workdir: Path) -> None:
+    def __init__(
+        self, core: client.CoreV1Api, pod: Any, workdir: Path, node_env: dict[str, str]
+    ) -> None:
         assert shutil.which("tfmodel"), "the tfmodel command (pip install -e .) is not on PATH"
         (container,) = [c for c in pod.spec.init_containers or [] if c.name == "model-sync"]
         self.container, self.pod = container, pod
         self.models, self.config = workdir / "models", workdir / "config"
         self.models.mkdir(parents=True, exist_ok=True)
         self.log = workdir / "model-sync.log"
-        self.env = {e.name: self._value(core, e) for e in container.env or []}
+        self.env = {**node_env, **{e.name: self._value(core, e) for e in container.env or []}}
         self.argv = [self._expand(a) for a in [*container.command, *container.args]]
         self.process: subprocess.Popen[bytes] | None = None
+        self.starts = 0  # how often it was started: a restart of the sidecar counts
 
     def _value(self, core: client.CoreV1Api, var: Any) -> str:
         if var.value is not None:
@@ -50,13 +53,16 @@ class Sidecar:
     def _expand(self, arg: str) -> str:
         """kubelet's `$(VAR)` expansion, then container paths of the mounts -> local paths."""
         arg = REFERENCE.sub(lambda m: self.env.get(m.group(1), m.group(0)), arg)
+        flag, equals, value = arg.rpartition("=") if arg.startswith("--") else ("", "", arg)
         for mount in self.container.volume_mounts or []:
             local = {"models": self.models, "config": self.config}.get(mount.name)
-            if local is not None and mount.mount_path in arg:
-                arg = arg.replace(mount.mount_path, str(local))
-        return arg
+            inside = value == mount.mount_path or value.startswith(mount.mount_path + "/")
+            if local is not None and inside:
+                value = str(local) + value[len(mount.mount_path) :]
+        return flag + equals + value
 
     def start(self) -> None:
+        self.starts += 1
         with self.log.open("ab") as log:
             # The container's env alone, as in a pod (PATH finds this checkout's tfmodel).
             self.process = subprocess.Popen(
