@@ -6,7 +6,7 @@ CLUSTER := .cluster
 # kubectl and the control-plane binaries, built by tests/cluster/build.sh, linked here.
 export PATH := $(CURDIR)/$(CLUSTER)/bin:$(CURDIR)/$(VENV)/bin:$(PATH)
 
-.PHONY: help install cluster-build cluster-up cluster-down lint fmt graph test test-unit test-integration demo run bench clean
+.PHONY: help install cluster-build cluster-up cluster-down lint fmt graph test test-unit test-integration demo demo-s3 run bench clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -19,11 +19,12 @@ $(VENV)/.installed: pyproject.toml
 
 install: $(VENV)/.installed  ## create .venv with the operator and its dev tools
 
-cluster-build:  ## build (or reuse from ~/.cache) etcd, kube-*, kubectl, kwok and metrics-server
+cluster-build:  ## build (or reuse from ~/.cache) etcd, kube-*, kubectl, kwok, metrics-server and the S3 and GCS test servers
 	@mkdir -p $(CLUSTER)
 	@ln -sfn "$$(tests/cluster/build.sh)" $(CLUSTER)/bin
 	@tests/cluster/build-metrics-server.sh >/dev/null
 	@tests/cluster/build-fake-gcs-server.sh >/dev/null
+	@tests/cluster/build-moto.sh >/dev/null
 
 cluster-up: cluster-build  ## start the local control plane; writes .cluster/kubeconfig
 	tests/cluster/up.sh $(CLUSTER)
@@ -55,6 +56,9 @@ test: lint cluster-build  ## the whole suite: lint, unit and integration tests
 
 demo: install cluster-build  ## the local control plane + the operator serving the sample VGG16 TFModel
 	tests/cluster/demo.sh
+
+demo-s3: install cluster-build  ## the same demo with the versions in a local S3 bucket (moto)
+	STORE=s3 tests/cluster/demo.sh
 
 bench: install cluster-build  ## scale benchmark on a control plane of its own (N=500 TFModels, IDLE=60 s)
 	$(PY) tests/benchmarks/bench_scale.py --n $${N:-500} --idle $${IDLE:-60}

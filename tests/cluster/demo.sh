@@ -2,7 +2,10 @@
 # The product, locally: the control plane, the operator reconciling the sample VGG16 TFModel,
 # then a label move that TF Serving picks up from models.config without restarting a pod.
 # Leaves everything running; `make cluster-down` stops it. Expects kubectl and tfmodel on PATH.
+# STORE=s3 (`make demo-s3`): the versions are in a bucket of a local S3 server (moto) instead
+# of a volume, and each pod's model-sync sidecar mirrors them into the pod.
 set -euo pipefail
+store=${STORE:-volume}
 here=$(cd "$(dirname "$0")" && pwd)
 repo=$(cd "$here/../.." && pwd)
 run=$repo/.cluster
@@ -22,10 +25,30 @@ fi
 
 # The SavedModels: VGG16 exported by our exporter, with random weights (no model hub is
 # reachable here; `--weights imagenet` is what a real cluster would use).
-for version in 1 2; do
-  [ -d "$run/models/vgg16/$version" ] ||
-    tfmodel export --application VGG16 --weights none --version "$version" --base-path "$run/models/vgg16"
-done
+if [ "$store" = s3 ]; then
+  # A local S3 (moto's server, on loopback): the bucket `models`, the versions exported into it.
+  if ! grep -q ' moto_server$' "$run/pids" 2>/dev/null; then
+    port=$(python -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+    "$here/build-moto.sh" >/dev/null
+    "$("$here/build-moto.sh")" -H 127.0.0.1 -p "$port" >"$run/logs/moto.log" 2>&1 &
+    echo "$! moto_server" >>"$run/pids"
+    echo "$port" >"$run/moto.port"
+    until curl -fsS "http://127.0.0.1:$port/moto-api/" >/dev/null 2>&1; do sleep 0.2; done
+    curl -fsS -X PUT "http://127.0.0.1:$port/models" >/dev/null
+    echo "demo: S3 (moto) on http://127.0.0.1:$port, bucket models"
+  fi
+  export AWS_ENDPOINT_URL=http://127.0.0.1:$(cat "$run/moto.port") AWS_REGION=us-east-1 \
+    AWS_ACCESS_KEY_ID=demo AWS_SECRET_ACCESS_KEY=demo
+  for version in 1 2; do
+    tfmodel export --application VGG16 --weights none --version "$version" --exist-ok \
+      --base-path s3://models/vgg16
+  done
+else
+  for version in 1 2; do
+    [ -d "$run/models/vgg16/$version" ] ||
+      tfmodel export --application VGG16 --weights none --version "$version" --base-path "$run/models/vgg16"
+  done
+fi
 
 # kwok's pods run nothing, so TF Serving is played by the tests' stand-in, bound on each pod's
 # IP (see docs/development.md); it reads the ConfigMap the way kubelet delivers it.
@@ -52,7 +75,14 @@ spec:
   hostPath: {path: $run/models}
   claimRef: {namespace: $ns, name: models}
 YAML
-kubectl apply --server-side -n $ns -f "$repo/manifests/samples/models-pvc.yaml" -f "$repo/manifests/samples/vgg16.yaml"
+if [ "$store" = s3 ]; then
+  kubectl create secret generic s3-creds -n $ns --from-literal=AWS_ACCESS_KEY_ID=demo \
+    --from-literal=AWS_SECRET_ACCESS_KEY=demo --dry-run=client -o yaml | kubectl apply --server-side -f - >/dev/null
+  sed "s|http://minio.storage:9000|$AWS_ENDPOINT_URL|; s|syncSeconds: 30|syncSeconds: 2|" \
+    "$repo/manifests/samples/vgg16-s3.yaml" | kubectl apply --server-side -n $ns -f -
+else
+  kubectl apply --server-side -n $ns -f "$repo/manifests/samples/models-pvc.yaml" -f "$repo/manifests/samples/vgg16.yaml"
+fi
 kubectl wait -n $ns --for=condition=Ready tfm/vgg16 --timeout=300s
 # Ready needs the pods that answer; wait until TF Serving answers on both.
 kubectl wait -n $ns --for=jsonpath='{.status.versions[0].availableReplicas}'=2 tfm/vgg16 --timeout=300s >/dev/null

@@ -93,4 +93,4 @@ def test_an_upload_cut_short_is_completed_by_the_retry_and_foreign_files_are_ref
 
 
 def _delete(store: Store, path: str) -> None:
-    obstore.delete(store.backend, path)
+    obstore.delete(store.backend(), path)

@@ -32,8 +32,7 @@ def test_s3_server(monkeypatch: pytest.MonkeyPatch) -> None:
         listed_and_read(store)
         s3.upload("models", "vgg16/2/saved_model.pb", b"2")
         assert obstore.get(store, "vgg16/2/saved_model.pb").bytes().to_bytes() == b"2"
-        # moto serves from a thread of this process.
-        assert {a for a, p in listening(os.getpid()) if p == s3.port} == {"127.0.0.1"}
+        assert listening(s3.pid) == {("127.0.0.1", s3.port)}
     with pytest.raises(requests.ConnectionError):
         requests.get(s3.endpoint, timeout=2)
 

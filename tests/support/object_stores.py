@@ -1,5 +1,6 @@
 """Real object-storage servers on 127.0.0.1 for the tests: S3 (moto's server) and GCS
-(fake-gcs-server, built by tests/cluster/build-fake-gcs-server.sh).
+(fake-gcs-server), each a process of its own: tests/cluster/build-moto.sh installs moto in a
+venv of its own, tests/cluster/build-fake-gcs-server.sh builds fake-gcs-server.
 
     with s3_server() as s3:          # or gcs_server()
         s3.create_bucket("models")
@@ -15,9 +16,8 @@ import os
 import socket
 import subprocess
 import tempfile
-import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import cache
@@ -32,9 +32,11 @@ HOST = "127.0.0.1"
 
 @dataclass(frozen=True)
 class S3Server:
-    """moto's S3 server: any credentials are accepted, `env` holds some all the same."""
+    """moto's S3 server: any credentials are accepted (until support.moto_iam turns checks
+    on), `env` holds some all the same; `pid` is its process."""
 
     endpoint: str  # http://127.0.0.1:PORT, path-style: {endpoint}/{bucket}/{key}
+    pid: int
     env: dict[str, str] = field(default_factory=dict)
 
     @property
@@ -79,48 +81,16 @@ class GcsServer:
         ).raise_for_status()  # fmt: skip
 
 
-# moto keeps its state in module globals, so every ThreadedMotoServer of this process shares it;
-# it is reset when the last one stops, so the next test starts with no buckets.
-_moto_lock = threading.Lock()
-_moto_running = 0
-
-
-@contextmanager
-def s3_server() -> Iterator[S3Server]:
-    """moto's S3 server in a thread of this process, on a free port of 127.0.0.1."""
-    global _moto_running
-    from moto.server import ThreadedMotoServer  # slow to import: only when used
-
-    server = ThreadedMotoServer(ip_address=HOST, port=0, verbose=False)
-    server.start()
-    with _moto_lock:
-        _moto_running += 1
-    endpoint = f"http://{HOST}:{server.get_host_and_port()[1]}"
-    env = {
-        "AWS_ENDPOINT_URL": endpoint,
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_REGION": "us-east-1",
-        "AWS_ALLOW_HTTP": "true",  # obstore (Rust object_store) refuses http:// without it
-    }
-    try:
-        yield S3Server(endpoint, env)
-    finally:
-        try:
-            with _moto_lock:
-                _moto_running -= 1
-                if _moto_running == 0:
-                    requests.post(f"{endpoint}/moto-api/reset", timeout=10).raise_for_status()
-        finally:
-            server.stop()
-
-
 @cache
-def fake_gcs_server_binary() -> str:
-    """fake-gcs-server, built (or reused from ~/.cache) by build-fake-gcs-server.sh."""
-    built = subprocess.run([REPO / "tests/cluster/build-fake-gcs-server.sh"], check=True,
+def tool(script: str) -> str:
+    """A test server's executable, built or installed (or reused from ~/.cache) by `script`."""
+    built = subprocess.run([REPO / "tests/cluster" / script], check=True,
                            stdout=subprocess.PIPE, text=True)  # fmt: skip
     return built.stdout.strip()
+
+
+def fake_gcs_server_binary() -> str:
+    return tool("build-fake-gcs-server.sh")
 
 
 def free_port() -> int:
@@ -130,25 +100,60 @@ def free_port() -> int:
 
 
 @contextmanager
+def s3_server(start_timeout: float = 30.0) -> Iterator[S3Server]:
+    """moto's S3 server (a process of its own, from its own venv) on a free port of 127.0.0.1;
+    a fresh one holds no buckets."""
+    moto = tool("build-moto.sh")
+
+    def argv(port: int) -> list[str]:
+        return [moto, "-H", HOST, "-p", str(port)]
+
+    with _running("moto_server", argv, "/moto-api/", start_timeout) as (endpoint, pid):
+        env = {
+            "AWS_ENDPOINT_URL": endpoint,
+            "AWS_ACCESS_KEY_ID": "testing",
+            "AWS_SECRET_ACCESS_KEY": "testing",
+            "AWS_REGION": "us-east-1",
+            "AWS_ALLOW_HTTP": "true",  # obstore (Rust object_store) refuses http:// without it
+        }
+        yield S3Server(endpoint, pid, env)
+
+
+@contextmanager
 def gcs_server(start_timeout: float = 30.0) -> Iterator[GcsServer]:
     """fake-gcs-server on a free port of 127.0.0.1, its objects in memory."""
     binary = fake_gcs_server_binary()
+
+    def argv(port: int) -> list[str]:
+        endpoint = f"http://{HOST}:{port}"
+        return [
+            binary, "-scheme", "http", "-host", HOST, "-port", str(port), "-backend", "memory",
+            # The URLs it returns (selfLink, mediaLink, upload Location) and the host its
+            # XML-style /{bucket}/{object} routes answer to (else storage.googleapis.com).
+            "-external-url", endpoint, "-public-host", f"{HOST}:{port}",
+            "-log-level", "warn",
+        ]  # fmt: skip
+
+    health = "/_internal/healthcheck"
+    with _running("fake-gcs-server", argv, health, start_timeout) as (endpoint, pid):
+        yield GcsServer(endpoint, pid, {"STORAGE_EMULATOR_HOST": endpoint})
+
+
+@contextmanager
+def _running(
+    name: str, argv: Callable[[int], list[str]], health: str, start_timeout: float
+) -> Iterator[tuple[str, int]]:
+    """(endpoint, pid) of a server started with `argv(port)` once it answers `health`; stopped
+    (the process started here, by its handle) on leaving."""
     with tempfile.TemporaryFile() as log:
         for _attempt in range(3):  # the free port may be taken before the server binds it
             port = free_port()
             endpoint = f"http://{HOST}:{port}"
-            argv = [
-                binary, "-scheme", "http", "-host", HOST, "-port", str(port), "-backend", "memory",
-                # The URLs it returns (selfLink, mediaLink, upload Location) and the host its
-                # XML-style /{bucket}/{object} routes answer to (else storage.googleapis.com).
-                "-external-url", endpoint, "-public-host", f"{HOST}:{port}",
-                "-log-level", "warn",
-            ]  # fmt: skip
-            process = subprocess.Popen(argv, stdout=log, stderr=log, start_new_session=True)
+            process = subprocess.Popen(argv(port), stdout=log, stderr=log, start_new_session=True)
             try:
-                state = _wait_healthy(process, endpoint, start_timeout)
+                state = _wait_healthy(process, endpoint + health, start_timeout)
                 if state == "healthy":
-                    yield GcsServer(endpoint, process.pid, {"STORAGE_EMULATOR_HOST": endpoint})
+                    yield endpoint, process.pid
                     return
             finally:
                 _stop(process)
@@ -156,16 +161,16 @@ def gcs_server(start_timeout: float = 30.0) -> Iterator[GcsServer]:
                 break
         log.seek(0)
         output = log.read().decode(errors="replace")
-        raise RuntimeError(f"fake-gcs-server did not start ({state}):\n{output}")
+        raise RuntimeError(f"{name} did not start ({state}):\n{output}")
 
 
-def _wait_healthy(process: subprocess.Popen[bytes], endpoint: str, timeout: float) -> str:
+def _wait_healthy(process: subprocess.Popen[bytes], url: str, timeout: float) -> str:
     """Whether it became "healthy" (answers its health check), "exited" (say, its port was
     taken) or "timed out"."""
     deadline = time.monotonic() + timeout
     while process.poll() is None:
         try:
-            if requests.get(f"{endpoint}/_internal/healthcheck", timeout=1).ok:
+            if requests.get(url, timeout=1).ok:
                 return "healthy"
         except requests.RequestException:  # not listening yet, or too slow to answer
             pass
