@@ -63,12 +63,12 @@ class PollSchedule:
             return last.answers
 
     def record(self, key: Key, identity: Identity, answers: tuple[PodServing, ...]) -> None:
-        """TF Serving was just asked; with no pod answering, the poll backs off."""
+        """TF Serving was just asked; while a ready pod does not answer, the poll backs off."""
         with self._lock:
             last = self._asked.get(key)
-            if last is None or any(answer.answered for answer in answers):
+            if last is None or all(answer.answered for answer in answers):
                 interval = self.poll_seconds
-            else:  # nobody answers (a ready pod normally does): back off to the slow check
+            else:  # a ready pod normally answers (it may be starting): back off to the slow check
                 interval = min(last.interval * 2, self.slow_seconds)
             slow = self.slow_seconds * self._jitter()
             self._asked[key] = Asked(self._clock(), identity, answers, interval, slow)

@@ -10,20 +10,17 @@ with nonsense is reported as such and holds up nothing but its own TFModel, for 
 deadline.
 """
 
-import contextlib
 import http.client
 import json
-import socket
-import threading
 import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
-from types import TracebackType
 from typing import Any, TypeVar
-from urllib.parse import urlsplit
 
 from tfmodel_operator import vocabulary
+from tfmodel_operator.bounded_http import MAX_BODY as MAX_BODY  # the tests read the limit here
+from tfmodel_operator.bounded_http import CannotConnect, NoAnswer, exchange
 from tfmodel_operator.controller import metrics
 from tfmodel_operator.controller.api import Promotion
 from tfmodel_operator.controller.decision import promotion
@@ -31,12 +28,9 @@ from tfmodel_operator.controller.decision.observed import is_ready
 from tfmodel_operator.controller.decision.promotion import Move
 from tfmodel_operator.controller.decision.serving import PodServing, VersionStatus
 
-CONNECT_TIMEOUT = 1.0  # seconds, within the deadline: a pod that is gone costs no more
 DEADLINE = 3.0  # seconds for everything asked of one pod, bodies included
 # A predict may take a while on a big model (the first one more), so promotion checks wait longer.
 CHECK_DEADLINE = 10.0
-MAX_BODY = 1 << 20
-READ_SIZE = 8192
 # An answer under MAX_BODY could list ~28k versions; no model needs more than this many loaded.
 MAX_VERSIONS = 1000
 MAX_PARALLEL = 8
@@ -162,14 +156,6 @@ def sync_trouble(pod_ip: str, deadline: float) -> str:
     return error[:MAX_SYNC_ERROR]
 
 
-class NoAnswer(Exception):
-    """Nothing, or not all of the answer, before the deadline."""
-
-
-class CannotConnect(Exception):
-    """The pod refused the connection (or has no route)."""
-
-
 # What a pod's answer can go wrong with: no answer, or one that is not what TF Serving sends.
 TROUBLE = (
     NoAnswer,
@@ -206,97 +192,6 @@ def get(
     if status != 200:
         raise ValueError(f"HTTP {status}: {body[:200].decode(errors='replace')}")
     return json_object(body)
-
-
-def exchange(url: str, deadline: float, payload: bytes | None) -> tuple[int, bytes]:
-    """(status, body) of one request, from connect to the body's last byte before `deadline`.
-
-    A socket timeout bounds only each wait for a byte, and http.client reads the status line
-    and headers in loops of its own: the watchdog bounds the whole."""
-    parts = urlsplit(url)
-    connect_timeout = min(CONNECT_TIMEOUT, time_left(deadline))
-    connection = http.client.HTTPConnection(
-        parts.hostname or "", parts.port, timeout=connect_timeout
-    )
-    try:
-        connection.connect()
-    except TimeoutError as err:
-        raise NoAnswer("no connection") from err
-    except OSError as err:
-        raise CannotConnect(str(err)) from err
-    with contextlib.closing(connection), Watchdog(connection.sock, deadline) as watchdog:
-        try:
-            answer = converse(connection, parts.path, payload, deadline)
-        except (OSError, http.client.HTTPException) as err:
-            if watchdog.cut_off or isinstance(err, TimeoutError):
-                raise NoAnswer("the answer stopped") from err
-            raise
-        if watchdog.cut_off:  # a body of no stated length ends where it was cut off
-            raise NoAnswer("the answer was cut off")
-        return answer
-
-
-def converse(
-    connection: http.client.HTTPConnection, path: str, payload: bytes | None, deadline: float
-) -> tuple[int, bytes]:
-    """(status, body) of one request on a connected `connection`, at most MAX_BODY bytes."""
-    sock = connection.sock  # kept: http.client drops it from `connection` if the pod will close
-    sock.settimeout(time_left(deadline))
-    if payload is None:
-        connection.request("GET", path)
-    else:
-        connection.request("POST", path, payload, {"Content-Type": "application/json"})
-    with connection.getresponse() as response:
-        body = bytearray()
-        # read1 returns whatever has arrived: the size limit holds however the pod splits it.
-        while not response.isclosed():  # open, the socket is too (it closes with the body)
-            sock.settimeout(time_left(deadline))
-            chunk = response.read1(READ_SIZE)
-            if not chunk:
-                break
-            body += chunk
-            if len(body) > MAX_BODY:
-                raise ValueError(f"answer larger than {MAX_BODY} bytes")
-        return response.status, bytes(body)
-
-
-def time_left(deadline: float) -> float:
-    """Seconds until `deadline`; none left is as late as no answer at all."""
-    left = deadline - time.monotonic()
-    if left <= 0:
-        raise NoAnswer("the deadline passed")
-    return left
-
-
-class Watchdog:
-    """Cuts a connection off at `deadline`: shutting its socket down makes a read blocked in
-    http.client return at once. It shuts down its own duplicate of the socket, which nothing
-    else closes, so it can never hit a descriptor reused since by another connection."""
-
-    def __init__(self, sock: socket.socket, deadline: float) -> None:
-        self.sock = sock.dup()
-        self.lock = threading.Lock()
-        self.cut_off = False
-        self.timer = threading.Timer(max(0.0, deadline - time.monotonic()), self.cut)
-        self.timer.daemon = True
-
-    def cut(self) -> None:
-        with self.lock:
-            if self.sock.fileno() != -1:  # not closed by __exit__ already
-                self.cut_off = True
-                with contextlib.suppress(OSError):
-                    self.sock.shutdown(socket.SHUT_RDWR)
-
-    def __enter__(self) -> "Watchdog":
-        self.timer.start()
-        return self
-
-    def __exit__(
-        self, kind: type[BaseException] | None, err: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.timer.cancel()
-        with self.lock:
-            self.sock.close()
 
 
 def json_object(body: bytes) -> dict[str, Any]:

@@ -185,23 +185,23 @@ def export(
             if scratch.exists():
                 say(f"removing {scratch} left by an interrupted export...")
                 shutil.rmtree(scratch)
-            with _step(timings, "build"):
+            with step(timings, "build"):
                 say(f"building {app.name} (weights={weights})...")
                 model = build_model(app, weights)
                 serving = build_serving_module(
                     model, app.preprocess_input, image_signature=image_signature
                 )
-            with _step(timings, "save"):
+            with step(timings, "save"):
                 say(f"saving to {scratch}...")
                 tf.saved_model.save(serving.module, str(scratch), signatures=serving.signatures)
-            with _step(timings, "verify"):
+            with step(timings, "verify"):
                 say("verifying...")
                 photo = sample_photo(*serving.image_size)
                 sample_jpeg = encode_jpeg(photo)
                 verify(scratch, serving, sample_jpeg)
             records = 0
             if warmup:
-                with _step(timings, "warmup"):
+                with step(timings, "warmup"):
                     say("writing warmup requests...")
                     preprocessed = app.preprocess_input(
                         decode_image(sample_jpeg, serving.image_size)
@@ -216,7 +216,7 @@ def export(
                             f"verification failed: {WARMUP_FILE} holds {records} records, "
                             f"wrote {len(logs)}"
                         )
-            with _step(timings, "publish"):
+            with step(timings, "publish"):
                 say(f"publishing {target}...")
                 (scratch / EXPORT_RECORD).parent.mkdir(parents=True, exist_ok=True)
                 (scratch / EXPORT_RECORD).write_text(json.dumps(record, sort_keys=True) + "\n")
@@ -283,7 +283,7 @@ def _export_lock(base_path: Path, say: Progress) -> Iterator[None]:
 
 
 @contextlib.contextmanager
-def _step(timings: dict[str, float], name: str) -> Iterator[None]:
+def step(timings: dict[str, float], name: str) -> Iterator[None]:
     start = time.perf_counter()
     try:
         yield

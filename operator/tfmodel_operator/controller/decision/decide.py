@@ -118,7 +118,6 @@ def decide(
         config_written=now if written else applied_at(config_map),
     )
     new = status.compute(tfmodel, decision, world, previous, now, reload_grace, exports)
-    # With no pod answering, pod events (not polls) bring the next reconcile.
     in_effect = any(
         cond["type"] == reasons.CONFIG_APPLIED and cond["status"] == "True"
         for cond in new["conditions"]
@@ -143,7 +142,9 @@ def decide(
         status=None if new == previous else new,
         events=tuple(conditions.events(previous, new)),
         write_events=size_reset(world.deployment, apply),
-        settled=not serving or (in_effect and not written),
+        # With no ready pod, pod events (not polls) bring the next reconcile; a ready pod that
+        # does not answer yet (TF Serving still starting) is asked again, backing off.
+        settled=not serving or (in_effect and not written and all(p.answered for p in serving)),
         checks_due=decision.unchecked,
         manifests=manifests,
     )
