@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from support.tfmodels import tfmodel
-from tfmodel_operator.controller import spec
+from tfmodel_operator.controller import policy, spec
 from tfmodel_operator.controller.api import TFModel
 from tfmodel_operator.controller.decision import render, status
 from tfmodel_operator.controller.decision.plan import Decision, Plan, desired_plan
@@ -76,6 +76,16 @@ def test_the_sidecar_mirrors_the_bucket_into_the_directory_tf_serving_reads() ->
     mounts = {m["name"]: m for m in server["volumeMounts"]}
     assert mounts["models"] == {"name": "models", "mountPath": "/models/vgg16", "readOnly": True}
     assert {m["name"]: m for m in sync["volumeMounts"]}["models"].get("readOnly") is None
+
+
+def test_the_sidecar_image_is_the_operators_unless_set_and_the_policy_can_narrow_it() -> None:
+    assert sidecar(parsed({"s3": S3}))["image"] == "ghcr.io/tfmodel/tfmodel-operator:0.1.0"
+    mirrored = parsed({"s3": S3}, syncImage="registry.example/tfmodel-operator:0.1.0")
+    assert sidecar(mirrored)["image"] == "registry.example/tfmodel-operator:0.1.0"
+    narrow = policy.load('syncImagePrefixes: ["registry.example/"]')
+    assert policy.violations(mirrored, {}, narrow) == []
+    (refused,) = policy.violations(parsed({"s3": S3}), {}, narrow)
+    assert refused.startswith("spec.syncImage: ghcr.io/tfmodel/tfmodel-operator:0.1.0 is not")
 
 
 def test_without_a_secret_the_pods_own_identity_is_used() -> None:

@@ -171,6 +171,7 @@ class TFModel:
     affinity: Mapping[str, Any] | None = field(default=None, hash=False)
     exports: tuple[Export, ...] = ()
     export_image: str = DEFAULT_EXPORT_IMAGE
+    sync_image: str = DEFAULT_SYNC_IMAGE  # the model-sync sidecar's, with a bucket
     network_access: "NetworkAccess | None" = None
     promotion: Promotion = Promotion()
     autoscaling: Autoscaling | None = None

@@ -8,6 +8,7 @@ the field and the rule.
 
     imagePrefixes: ["tensorflow/serving:", "registry.example/serving/"]   # spec.image
     exportImagePrefixes: ["registry.example/tfmodel-exporter:"]          # spec.exportImage
+    syncImagePrefixes: ["registry.example/tfmodel-operator:"]            # spec.syncImage
     nfsServers: ["nfs.example.internal"]                                 # spec.storage.nfs.server
     runtimeClassNames: ["nvidia"]                                        # spec.gpu.runtimeClassName
     allowTolerations: false      # spec.tolerations, spec.gpu.tolerations (default: allowed)
@@ -22,8 +23,8 @@ import yaml
 
 from tfmodel_operator.controller.api import TFModel
 
-RULES = {"imagePrefixes", "exportImagePrefixes", "nfsServers", "runtimeClassNames",
-         "allowTolerations", "allowNodeSelectors"}  # fmt: skip
+RULES = {"imagePrefixes", "exportImagePrefixes", "syncImagePrefixes", "nfsServers",
+         "runtimeClassNames", "allowTolerations", "allowNodeSelectors"}  # fmt: skip
 
 
 class PolicyError(ValueError):
@@ -34,6 +35,7 @@ class PolicyError(ValueError):
 class Policy:
     image_prefixes: tuple[str, ...] | None = None  # None: any
     export_image_prefixes: tuple[str, ...] | None = None
+    sync_image_prefixes: tuple[str, ...] | None = None
     nfs_servers: tuple[str, ...] | None = None
     runtime_class_names: tuple[str, ...] | None = None
     allow_tolerations: bool = True
@@ -65,6 +67,7 @@ def load(text: str) -> Policy:
     return Policy(
         image_prefixes=strings("imagePrefixes"),
         export_image_prefixes=strings("exportImagePrefixes"),
+        sync_image_prefixes=strings("syncImagePrefixes"),
         nfs_servers=strings("nfsServers"),
         runtime_class_names=strings("runtimeClassNames"),
         allow_tolerations=flag("allowTolerations"),
@@ -97,6 +100,8 @@ def violations(tfmodel: TFModel, raw_spec: Mapping[str, Any], policy: Policy) ->
             policy.export_image_prefixes,
             "exportImagePrefixes",
         )
+    if tfmodel.storage.bucket:
+        check("spec.syncImage", tfmodel.sync_image, policy.sync_image_prefixes, "syncImagePrefixes")
     if tfmodel.storage.kind == "nfs":
         check("spec.storage.nfs.server", tfmodel.storage.server, policy.nfs_servers, "nfsServers")
     if tfmodel.gpu:

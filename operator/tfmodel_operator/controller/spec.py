@@ -15,6 +15,7 @@ from tfmodel_operator.controller.api import (
     DEFAULT_CONFIG_POLL_SECONDS,
     DEFAULT_EXPORT_IMAGE,
     DEFAULT_IMAGE,
+    DEFAULT_SYNC_IMAGE,
     MAX_VERSIONS,
     RESERVED_MOUNTS,
     Export,
@@ -112,6 +113,7 @@ def parse(body: Mapping[str, Any]) -> TFModel:
         export_image=string(
             spec.get("exportImage", DEFAULT_EXPORT_IMAGE), "spec.exportImage", IMAGE, 512
         ),
+        sync_image=string(spec.get("syncImage", DEFAULT_SYNC_IMAGE), "spec.syncImage", IMAGE, 512),
         network_access=spec_blocks.network_access(spec.get("networkPolicy")),
         promotion=spec_blocks.promotion(spec.get("promotion")),
         autoscaling=spec_blocks.autoscaling(spec.get("autoscaling"), spec, resources),
@@ -121,7 +123,8 @@ def parse(body: Mapping[str, Any]) -> TFModel:
 SPEC_FIELDS = {
     "modelName", "storage", "basePath", "versionPolicy", "versionLabels", "replicas", "image",
     "resources", "gpu", "configPollSeconds", "batching", "nodeSelector", "tolerations",
-    "affinity", "exports", "exportImage", "networkPolicy", "promotion", "autoscaling",
+    "affinity", "exports", "exportImage", "syncImage", "networkPolicy", "promotion",
+    "autoscaling",
 }  # fmt: skip
 
 

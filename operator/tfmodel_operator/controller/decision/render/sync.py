@@ -11,7 +11,7 @@ TF Serving starts with its versions present.
 import json
 
 from tfmodel_operator import vocabulary
-from tfmodel_operator.controller.api import DEFAULT_SYNC_IMAGE, Bucket, TFModel
+from tfmodel_operator.controller.api import Bucket, TFModel
 from tfmodel_operator.controller.decision.plan import Plan
 from tfmodel_operator.controller.decision.render.pods import container_security, models_mount
 from tfmodel_operator.controller.kinds import Manifest
@@ -83,7 +83,7 @@ def sync_container(tfmodel: TFModel, bucket: Bucket) -> Manifest:
     _, key_mounts = store_volumes(bucket)
     return {
         "name": "model-sync",
-        "image": DEFAULT_SYNC_IMAGE,
+        "image": tfmodel.sync_image,
         "restartPolicy": "Always",  # a native sidecar: runs beside TF Serving, started first
         "command": ["tfmodel", "sync"],
         "args": args,
