@@ -216,7 +216,8 @@ def _native_stderr(hidden: bool) -> Iterator[None]:
     real = os.dup(2)
     devnull = os.open(os.devnull, os.O_WRONLY)
     python_stderr = sys.stderr
-    sys.stderr = open(real, "w", buffering=1, closefd=False)  # noqa: SIM115 (restored below)
+    if _writes_to_fd_2(python_stderr):  # else it is redirected already and stays so
+        sys.stderr = open(real, "w", buffering=1, closefd=False)  # noqa: SIM115 (restored below)
     os.dup2(devnull, 2)
     os.close(devnull)
     try:
@@ -224,9 +225,17 @@ def _native_stderr(hidden: bool) -> Iterator[None]:
     finally:
         sys.stderr.flush()
         os.dup2(real, 2)
-        sys.stderr.close()
+        if sys.stderr is not python_stderr:
+            sys.stderr.close()
         os.close(real)
         sys.stderr = python_stderr
+
+
+def _writes_to_fd_2(stream: Any) -> bool:
+    try:
+        return bool(stream.fileno() == 2)
+    except (AttributeError, OSError, ValueError):  # a StringIO has no file descriptor
+        return False
 
 
 class _Terminated(BaseException):
