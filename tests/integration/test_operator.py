@@ -81,7 +81,11 @@ def test_sample_vgg16_becomes_ready_with_owned_children(
     ]
     assert tfm["status"]["labels"] == {"stable": 1, "canary": 2}
     assert condition(tfm, "ConfigApplied")["reason"] == "Applied"
-    assert any(reason == "Serving" for reason, _ in tfmodel_events(core, namespace))
+    wait_until(  # posted just after the status it announces
+        lambda: any(reason == "Serving" for reason, _ in tfmodel_events(core, namespace)),
+        "the Serving event",
+        10,
+    )
 
     table = kubectl(kubeconfig, "get", "tfm", "-n", namespace).split("\n")
     assert table[0].split() == [

@@ -117,7 +117,11 @@ def test_a_tfmodel_never_takes_over_objects_of_its_names_and_its_deletion_spares
                        ("Deployment", "payments"), ("Job", job_name)]:  # fmt: skip
         assert f"{kind} {name} already exists and is not controlled by this TFModel" in message
     assert condition(tfm, "Ready")["reason"] == "ChildConflict"
-    assert "ChildConflict" in {reason for reason, _ in tfmodel_events(core, namespace)}
+    wait_until(  # posted just after the status it announces
+        lambda: "ChildConflict" in {reason for reason, _ in tfmodel_events(core, namespace)},
+        "the ChildConflict event",
+        10,
+    )
     time.sleep(2 * RESYNC_SECONDS)  # resyncs come and go, and leave them alone too
     assert [snapshot(api, obj) for obj in objects] == before
 
@@ -185,7 +189,12 @@ def test_a_tfmodel_outside_the_platform_policy_gets_nothing_and_says_why(
         "spec.storage.nfs.server: 10.1.2.3 is not allowed by the platform policy (nfsServers: nfs.allowed.example)"
         in message
     )
-    assert "PolicyViolation" in {reason for reason, _ in tfmodel_events(core, namespace)}
+    # The event is posted just after the status it announces.
+    wait_until(
+        lambda: "PolicyViolation" in {reason for reason, _ in tfmodel_events(core, namespace)},
+        "the PolicyViolation event",
+        10,
+    )
     time.sleep(RESYNC_SECONDS)
     apps = client.AppsV1Api(api)
     assert apps.list_namespaced_deployment(namespace).items == []
