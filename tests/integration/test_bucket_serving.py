@@ -54,7 +54,7 @@ class Bucket:
 
 @pytest.fixture(params=["s3", "gcs"])
 def bucket(
-    request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch, core: client.CoreV1Api,
+    request: pytest.FixtureRequest, core: client.CoreV1Api,
     models_namespace: tuple[str, Path],
 ) -> Iterator[Bucket]:  # fmt: skip
     namespace, _ = models_namespace
@@ -74,9 +74,7 @@ def bucket(
         else:  # the emulator stands in for Google's endpoint (fake-gcs-server has no auth)
             source = {"gcs": {"bucket": "models", "prefix": "vgg16"}}
             node_env = {"STORAGE_EMULATOR_HOST": env["STORAGE_EMULATOR_HOST"]}
-        for name, value in env.items():
-            monkeypatch.setenv(name, value)
-        store = open_store(f"{'s3' if s3 else 'gs'}://models/vgg16")
+        store = open_store(f"{'s3' if s3 else 'gs'}://models/vgg16", env)
 
         def put(local: Path, path: str) -> None:
             if s3:

@@ -22,12 +22,10 @@ Bucket = tuple[str, dict[str, str]]  # the --base-path URL, and the environment 
 
 
 @pytest.fixture
-def bucket(monkeypatch: pytest.MonkeyPatch) -> Iterator[Bucket]:
-    """A bucket `models` on a fresh server; this process reaches it through its environment."""
+def bucket() -> Iterator[Bucket]:
+    """A bucket `models` on a fresh server, and the environment that reaches it."""
     with s3_server() as server:
         server.create_bucket("models")
-        for name, value in server.env.items():
-            monkeypatch.setenv(name, value)
         yield "s3://models/mobilenet", server.env
 
 
@@ -42,7 +40,7 @@ def tfmodel_export(bucket: Bucket, *extra: str) -> subprocess.CompletedProcess[s
 
 
 def store_of(bucket: Bucket) -> Store:
-    return open_store(bucket[0])
+    return open_store(*bucket)
 
 
 def files(store: Store) -> dict[str, int]:

@@ -238,12 +238,10 @@ def env(s3: S3Server) -> dict[str, str]:
 
 
 @pytest.fixture
-def bucket(env: dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Bucket:
-    for name, value in env.items():  # the library reads them from the environment
-        monkeypatch.setenv(name, value)
+def bucket(env: dict[str, str], tmp_path: Path) -> Bucket:
     scratch = tmp_path / "scratch"
     scratch.mkdir()
-    return Bucket(open_store(SOURCE).upload, scratch)
+    return Bucket(open_store(SOURCE, env).upload, scratch)
 
 
 @pytest.fixture
@@ -499,16 +497,14 @@ class Dribble(BaseHTTPRequestHandler):
         pass
 
 
-def test_tf_serving_answers_are_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
-    from tfmodel_operator.storage import serving
-
-    monkeypatch.setattr(serving, "DEADLINE", 1.0)
+def test_tf_serving_answers_are_bounded() -> None:
     server = ThreadingHTTPServer(("127.0.0.1", 0), Dribble)
     server.daemon_threads = True
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
         started = time.monotonic()
-        assert loaded_states(f"http://127.0.0.1:{server.server_address[1]}", "vgg16") is None
+        url = f"http://127.0.0.1:{server.server_address[1]}"
+        assert loaded_states(url, "vgg16", deadline=1.0) is None
         assert time.monotonic() - started < 2.0
     finally:
         server.shutdown()

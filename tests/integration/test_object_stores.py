@@ -10,6 +10,7 @@ import requests
 from obstore.store import GCSStore, S3Store
 
 from support.object_stores import gcs_server, listening, s3_server
+from tfmodel_operator.storage.stores import open_store
 
 SAVED_MODEL = b"\x08\x01 not really a SavedModel"
 KEY = "vgg16/1/saved_model.pb"
@@ -21,13 +22,10 @@ def listed_and_read(store: S3Store | GCSStore) -> None:
     assert obstore.get(store, KEY).bytes().to_bytes() == SAVED_MODEL
 
 
-def test_s3_server(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_s3_server() -> None:
     with s3_server() as s3:
         s3.create_bucket("models")
-        # The yielded env is all the client needs: obstore reads AWS_* from the environment.
-        for name, value in s3.env.items():
-            monkeypatch.setenv(name, value)
-        store = S3Store("models")
+        store = open_store("s3://models", s3.env).backend()  # the yielded env is all it needs
         obstore.put(store, KEY, SAVED_MODEL)
         listed_and_read(store)
         s3.upload("models", "vgg16/2/saved_model.pb", b"2")

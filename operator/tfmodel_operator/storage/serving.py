@@ -17,12 +17,14 @@ from tfmodel_operator.storage.versions import serving_states
 DEADLINE = 5.0  # seconds for the whole exchange
 
 
-def loaded_states(serving_url: str, model_name: str) -> dict[int, str] | None:
+def loaded_states(
+    serving_url: str, model_name: str, deadline: float = DEADLINE
+) -> dict[int, str] | None:
     """Version -> state from GET {serving_url}/v1/models/{model_name}, None if TF Serving did
-    not answer in time, or not with a model status."""
+    not answer within `deadline` seconds, or not with a model status."""
     url = f"{serving_url.rstrip('/')}/v1/models/{quote(model_name, safe='')}"
     try:
-        status, body = exchange(url, time.monotonic() + DEADLINE, None)
+        status, body = exchange(url, time.monotonic() + deadline, None)
         return serving_states(json.loads(body)) if status == 200 else None
     except (
         NoAnswer,

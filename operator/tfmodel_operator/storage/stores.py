@@ -30,10 +30,10 @@ import os
 import queue
 import re
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 from urllib.parse import urlsplit
 
 import obstore
@@ -42,7 +42,7 @@ from obstore.store import GCSStore, S3Store
 from tfmodel_operator.storage.versions import Entry
 
 if TYPE_CHECKING:
-    from obstore.store import ClientConfig, RetryConfig
+    from obstore.store import ClientConfig, GCSConfig, RetryConfig, S3Config
 
 __all__ = ["Entry", "Store", "StoreError", "open_store"]
 
@@ -202,29 +202,46 @@ class BackgroundMD5:
             self.thread.join()
 
 
-def open_store(url: str) -> Store:
+# The stores' standard variables, as the library's S3 settings; given explicitly they win over
+# what it finds in the process environment itself.
+S3_VARIABLES = {"AWS_ACCESS_KEY_ID": "access_key_id", "AWS_SECRET_ACCESS_KEY": "secret_access_key",
+                "AWS_SESSION_TOKEN": "session_token", "AWS_REGION": "region",
+                "AWS_ENDPOINT_URL": "endpoint"}  # fmt: skip
+
+
+def open_store(url: str, environ: Mapping[str, str] = os.environ) -> Store:
     """The store at `url` (s3://bucket/prefix or gs://bucket/prefix), configured by the
-    stores' standard variables in the environment (the library reads most of them itself; see
-    the module's doc). Nothing is contacted yet: a wrong bucket or wrong credentials show up as
-    a StoreError on first use."""
+    stores' standard variables in `environ` (see the module's doc; with the process's own
+    environment, the library also finds the rest of each cloud's credential chain). Nothing is
+    contacted yet: a wrong bucket or wrong credentials show up as a StoreError on first use."""
     parts = urlsplit(url)
     bucket, prefix = parts.netloc, parts.path.strip("/") or None
     if parts.scheme not in ("s3", "gs") or not bucket or parts.query or parts.fragment:
         raise ValueError(f"{url!r} is not an object store URL (s3://bucket/prefix or gs://…)")
     clean = f"{parts.scheme}://{bucket}" + (f"/{prefix}" if prefix else "")
     if parts.scheme == "s3":
-        endpoint = os.environ.get("AWS_ENDPOINT_URL", "")
+        endpoint = environ.get("AWS_ENDPOINT_URL", "")
         options: ClientConfig = {**TIMEOUTS, "allow_http": endpoint.startswith("http://")}
+        config = cast(
+            "S3Config",
+            {key: environ[name] for name, key in S3_VARIABLES.items() if environ.get(name)},
+        )
         return Store(
             clean,
-            lambda: S3Store(bucket, prefix=prefix, client_options=options, retry_config=RETRIES),
+            lambda: S3Store(
+                bucket, prefix=prefix, config=config, client_options=options, retry_config=RETRIES
+            ),
             md5_etags=True,
         )
-    emulator = os.environ.get("STORAGE_EMULATOR_HOST", "")
+    emulator = environ.get("STORAGE_EMULATOR_HOST", "")
     if not emulator:
+        key_file = environ.get("GOOGLE_APPLICATION_CREDENTIALS")
+        gcs = cast("GCSConfig", {"application_credentials": key_file} if key_file else {})
         return Store(
             clean,
-            lambda: GCSStore(bucket, prefix=prefix, client_options=TIMEOUTS, retry_config=RETRIES),
+            lambda: GCSStore(
+                bucket, prefix=prefix, config=gcs, client_options=TIMEOUTS, retry_config=RETRIES
+            ),
             md5_etags=False,
         )
     # google-cloud-storage's reading: the emulator's address, with or without a scheme, and no
